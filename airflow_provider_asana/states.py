@@ -1,0 +1,33 @@
+"""The states of an Asana organization export."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class OrganizationExportState(str, Enum):
+    """An organization export's ``state``: ``finished`` and ``error`` are terminal."""
+
+    PENDING = "pending"
+    STARTED = "started"
+    FINISHED = "finished"
+    ERROR = "error"
+
+    @classmethod
+    def terminal_states(cls) -> frozenset[OrganizationExportState]:
+        return frozenset({cls.FINISHED, cls.ERROR})
+
+    @classmethod
+    def active_states(cls) -> frozenset[OrganizationExportState]:
+        return frozenset({cls.PENDING, cls.STARTED})
+
+
+def describe_failed_export(export: dict) -> str:
+    """The message for an export Asana reports in ``error``, naming the export and its organization."""
+    organization = export.get("organization") or {}
+    name = f" ({organization['name']})" if organization.get("name") else ""
+    return (
+        f"Asana organization export {export.get('gid')} of organization {organization.get('gid', '?')}{name} "
+        "ended in state 'error'. Asana does not say why: start a new export (re-run the create task), and "
+        "if it fails again contact Asana support with the export gid."
+    )
