@@ -1,0 +1,170 @@
+"""The on-disk cache of generated export files, safe to share between threads and processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from airflow_provider_asana.emulator.exportfile import MEMBER_SIZE, ExportInfo, write_export, write_truncated
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+CACHE_ENV = "ASANA_EMULATOR_CACHE"
+#: Bump when the generator's output changes, so stale cached files are regenerated.
+FORMAT = 1
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """
+    A generated file and what is known about it.
+
+    :param path: The file.
+    :param size: Its size in bytes.
+    :param etag: MD5 hex digest, computed once at generation.
+    :param sha256: SHA-256 hex digest.
+    :param counts: Records per ``__type`` (empty for a truncated copy).
+    :param members: Offsets of its gzip members.
+    :param created: When it was generated (epoch seconds).
+    """
+
+    path: Path
+    size: int
+    etag: str
+    sha256: str
+    counts: dict[str, int]
+    members: tuple[int, ...]
+    created: float
+
+
+def default_cache_dir() -> Path:
+    """``$ASANA_EMULATOR_CACHE``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)``/airflow-provider-asana-emulator``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "airflow-provider-asana-emulator"
+
+
+class ExportCache:
+    """
+    Generates export files on first use and reuses them afterwards.
+
+    Files are written to a temporary name and renamed into place, under an in-process lock and (where
+    ``fcntl`` exists) a file lock, so concurrent emulators neither corrupt nor duplicate work.
+
+    :param directory: Where files live; :func:`default_cache_dir` if None.
+    :param member_size: Compressed bytes per gzip member.
+    """
+
+    def __init__(self, directory: str | Path | None = None, *, member_size: int = MEMBER_SIZE) -> None:
+        self.directory = Path(directory).expanduser() if directory is not None else default_cache_dir()
+        self.member_size = member_size
+        self._known: dict[Path, Artifact] = {}
+        self._known_guard = threading.Lock()
+
+    def export(self, size: int, seed: int = 0) -> Artifact:
+        """The export file of ``size`` bytes for ``seed``, generated if not cached yet."""
+        path = self.directory / f"export-{size}-{seed}{self._suffix()}.json.gz"
+        return self._get(path, lambda out: write_export(out, size, seed, member_size=self.member_size))
+
+    def truncated(self, size: int, seed: int = 0) -> Artifact:
+        """A copy of :meth:`export` cut at about 60%, so that decoding it fails."""
+        full = self.export(size, seed)
+        path = self.directory / f"export-{size}-{seed}{self._suffix()}.truncated.json.gz"
+        return self._get(path, lambda out: write_truncated(full.path, out, list(full.members)))
+
+    def _suffix(self) -> str:
+        return "" if self.member_size == MEMBER_SIZE else f"-m{self.member_size}"
+
+    def _get(self, path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
+        with self._known_guard:
+            known = self._known.get(path)
+        if known is not None and known.path.exists():
+            return known
+        with _locked(path):
+            artifact = _load(path)
+            if artifact is None:
+                artifact = _generate(path, write)
+        with self._known_guard:
+            self._known[path] = artifact
+        return artifact
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".meta.json")
+
+
+def _load(path: Path) -> Artifact | None:
+    try:
+        meta = json.loads(_sidecar(path).read_text())
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") != FORMAT or meta.get("size") != size:
+        return None
+    return Artifact(
+        path, size, meta["etag"], meta["sha256"], meta.get("counts", {}), tuple(meta.get("members", ())),
+        meta.get("created", 0.0),
+    )  # fmt: skip
+
+
+def _generate(path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            info = write(out)
+        os.chmod(temp, 0o644)
+        meta = {
+            "format": FORMAT, "size": info.size, "etag": info.etag, "sha256": info.sha256,
+            "counts": info.counts, "members": info.members, "created": started,
+            "generation_seconds": round(time.time() - started, 3),
+        }  # fmt: skip
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _write_atomically(_sidecar(path), json.dumps(meta).encode())
+    return Artifact(path, info.size, info.etag, info.sha256, info.counts, tuple(info.members), started)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with _process_locks_guard:
+        lock = _process_locks.setdefault(str(path), threading.Lock())
+    with lock:
+        if fcntl is None:
+            yield
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
