@@ -1,0 +1,306 @@
+"""
+Write a file so that nobody ever sees it half-written at its destination.
+
+Three writers, one small interface (:class:`AtomicWriter`): ``open()``, ``write(bytes)``, ``restart()``
+(drop everything written, start again at byte 0), ``commit()`` (make the file appear at the
+destination) and ``abort()`` (leave the destination as it was, remove every temporary).
+
+- :class:`LocalFileWriter`: a temporary sibling file in the destination's directory, fsynced, then
+  renamed onto the destination (``os.replace``, or ``os.link`` when the destination must not be
+  clobbered).
+- :class:`DeferredCommitWriter`: an object store whose files honour fsspec's ``autocommit=False``
+  (s3fs, gcsfs): bytes go straight to the destination key as an unfinished upload that ``commit()``
+  completes and ``discard()`` aborts (for S3, a multipart upload).
+- :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
+  destination by ``fs.mv`` on success, removed on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_asana.exceptions import AsanaDownloadError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+log = logging.getLogger(__name__)
+
+#: Upload part size for object stores (s3fs needs >= 5 MiB). S3 allows 10,000 parts; writes arrive in
+#: download chunks, so parts are 16-20 MiB: objects up to about 160 GiB, with flat memory.
+OBJECT_STORE_BLOCK_SIZE = 16 << 20
+
+#: Filesystems (class paths, matched along the MRO) whose files implement ``autocommit=False`` for real:
+#: nothing is visible until ``commit()``, ``discard()`` drops the upload. Others may accept the flag and
+#: ignore it (fsspec's memory filesystem creates the file at open), so they get a temporary key instead.
+DEFERRED_COMMIT_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem"})
+
+
+class AtomicWriter(Protocol):
+    """What the download engine needs from a destination."""
+
+    def open(self) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def restart(self) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+def is_local(fs: AbstractFileSystem) -> bool:
+    """True for fsspec's LocalFileSystem (``file://``, ``local://`` and plain paths)."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocols))
+
+
+def temporary_name(name: str) -> str:
+    """A hidden, unique sibling name for ``name``: ``.<name>.<random>.partial``."""
+    return f".{name}.{secrets.token_hex(6)}.partial"
+
+
+def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> AtomicWriter:
+    """
+    Choose the writer for ``path`` on ``fs``.
+
+    :param fs: The destination's filesystem.
+    :param path: The path on ``fs`` (no protocol), as ``ObjectStoragePath.path`` gives it.
+    :param uri: The destination as the user named it, for messages.
+    :param overwrite: Whether an object already at the destination may be replaced.
+    """
+    if is_local(fs):
+        return LocalFileWriter(path, uri, overwrite=overwrite)
+    mro = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(fs).__mro__}
+    if mro & DEFERRED_COMMIT_FILESYSTEMS:
+        return DeferredCommitWriter(fs, path, uri, overwrite=overwrite)
+    return TemporaryKeyWriter(fs, path, uri, overwrite=overwrite)
+
+
+def _exists_error(uri: str) -> AsanaDownloadError:
+    return AsanaDownloadError(
+        f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
+    )
+
+
+def _write_error(uri: str, what: str, error: BaseException) -> AsanaDownloadError:
+    return AsanaDownloadError(
+        f"destination {uri} is not writable: {what} failed with {type(error).__name__}: {error}. "
+        "Check that the path is right, that its parent is a directory (or bucket) the worker may write to, "
+        "and that the storage has space."
+    )
+
+
+class LocalFileWriter:
+    """A temporary sibling file, fsynced, then renamed onto the destination."""
+
+    def __init__(self, path: str, uri: str, *, overwrite: bool) -> None:
+        self.path = path
+        self.uri = uri
+        self.overwrite = overwrite
+        self.directory, self.name = os.path.split(path)
+        self.temporary = os.path.join(self.directory, temporary_name(self.name))
+        self._file: Any = None
+
+    def open(self) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            fd = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as e:
+            raise _write_error(self.uri, f"creating a temporary file in {self.directory}", e) from None
+        # Writes come in large chunks: let them go straight to the kernel.
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # a raw write may be partial; every pass writes at least one byte or raises
+            written = self._file.write(view)
+            view = view[written:]
+
+    def restart(self) -> None:
+        self._file.seek(0)
+        self._file.truncate(0)
+
+    def commit(self) -> None:
+        try:
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as e:
+            raise _write_error(self.uri, "flushing the temporary file to disk", e) from None
+        self._promote()
+        self._fsync_directory()
+
+    def _promote(self) -> None:
+        if self.overwrite:
+            try:
+                os.replace(self.temporary, self.path)
+            except OSError as e:
+                raise _write_error(self.uri, "renaming the temporary file onto it", e) from None
+            return
+        # Do not clobber a file that appeared during the download: link(2) fails if the name exists.
+        try:
+            os.link(self.temporary, self.path)
+        except FileExistsError:
+            raise _exists_error(self.uri) from None
+        except OSError:
+            # No hard links here (some network and FUSE filesystems): check, then rename.
+            if os.path.lexists(self.path):
+                raise _exists_error(self.uri) from None
+            try:
+                os.replace(self.temporary, self.path)
+            except OSError as e:
+                raise _write_error(self.uri, "renaming the temporary file onto it", e) from None
+            return
+        try:
+            os.unlink(self.temporary)
+        except OSError as e:
+            log.warning("Could not remove the temporary link %s: %s", self.temporary, e)
+
+    def _fsync_directory(self) -> None:
+        try:
+            fd = os.open(self.directory or ".", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass  # not every filesystem can fsync a directory
+        finally:
+            os.close(fd)
+
+    def abort(self) -> None:
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        try:
+            os.unlink(self.temporary)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("Could not remove the temporary file %s: %s", self.temporary, e)
+
+
+class DeferredCommitWriter:
+    """Straight to the destination key, with ``autocommit=False``: ``commit()`` publishes, ``discard()`` aborts."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> None:
+        self.fs = fs
+        self.path = path
+        self.uri = uri
+        self.overwrite = overwrite
+        self._file: Any = None
+
+    def open(self) -> None:
+        try:
+            self._file = self.fs.open(self.path, "wb", autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
+        except Exception as e:
+            raise _write_error(self.uri, "opening an upload", e) from None
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def restart(self) -> None:
+        self._drop()
+        self.open()
+
+    def commit(self) -> None:
+        if not self.overwrite:
+            self.fs.invalidate_cache(self.path)
+            if self.fs.exists(self.path):
+                raise _exists_error(self.uri)
+        f = self._file
+        try:
+            f.close()  # uploads the last part; with autocommit=False nothing is published yet
+            f.commit()  # completes the multipart upload (or puts a small file in one request)
+        except Exception as e:
+            raise _write_error(self.uri, "completing the upload", e) from None
+        finally:
+            self._forget(f)
+        self._file = None
+
+    def abort(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        f, self._file = self._file, None
+        if f is None:
+            return
+        try:
+            f.discard()  # s3fs: abort the multipart upload
+        except Exception as e:
+            log.warning("Could not discard the unfinished upload to %s: %s", self.uri, e)
+        # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing left to send.
+        if hasattr(f, "forced"):
+            f.forced = True
+        try:
+            f.close()
+        except Exception as e:
+            log.debug("Closing the discarded upload to %s failed: %s", self.uri, e)
+        self._forget(f)
+
+    def _forget(self, f: Any) -> None:
+        # fsspec files opened with autocommit=False are queued on the filesystem's transaction (and
+        # filesystems are cached): take ours off so they are neither kept alive nor committed later.
+        transaction = getattr(self.fs, "_transaction", None)
+        files = getattr(transaction, "files", None)
+        if files is not None:
+            try:
+                files.remove(f)
+            except ValueError:
+                pass
+
+
+class TemporaryKeyWriter:
+    """A temporary sibling key, moved onto the destination with ``fs.mv`` once complete."""
+
+    def __init__(self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> None:
+        self.fs = fs
+        self.path = path
+        self.uri = uri
+        self.overwrite = overwrite
+        parent, _, name = path.rstrip("/").rpartition("/")
+        self.temporary = f"{parent}/{temporary_name(name)}" if parent else temporary_name(name)
+        self._file: Any = None
+
+    def open(self) -> None:
+        try:
+            self._file = self.fs.open(self.temporary, "wb", block_size=OBJECT_STORE_BLOCK_SIZE)
+        except Exception as e:
+            raise _write_error(self.uri, f"creating the temporary object {self.temporary}", e) from None
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def restart(self) -> None:
+        self.abort()
+        self.open()
+
+    def commit(self) -> None:
+        try:
+            self._file.close()
+        except Exception as e:
+            raise _write_error(self.uri, f"writing the temporary object {self.temporary}", e) from None
+        self._file = None
+        if not self.overwrite:
+            self.fs.invalidate_cache(self.path)
+            if self.fs.exists(self.path):
+                raise _exists_error(self.uri)
+        try:
+            self.fs.mv(self.temporary, self.path)
+        except Exception as e:
+            raise _write_error(self.uri, f"moving the temporary object {self.temporary} onto it", e) from None
+
+    def abort(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except Exception as e:
+                log.debug("Closing the temporary object %s failed: %s", self.temporary, e)
+        try:
+            if self.fs.exists(self.temporary):
+                self.fs.rm(self.temporary)
+        except Exception as e:
+            log.warning("Could not remove the temporary object %s: %s", self.temporary, e)

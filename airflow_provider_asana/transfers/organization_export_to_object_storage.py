@@ -1,0 +1,68 @@
+"""Transfer a finished Asana organization export into object storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator
+from airflow_provider_asana.hooks.asana import AsanaHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+
+class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
+    """
+    Stream a finished Asana organization export (a gzip of JSON lines) to a file or object store.
+
+    The download URL is fetched from Asana right before the transfer (and again if it expires during
+    it), the transfer resumes where it stopped after a dropped connection, and the file appears at
+    ``destination`` only once complete and checked: a failed run leaves nothing there, and an object
+    already there untouched. Each :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose extra is
+    ``{"export_gid", "bytes", "sha256", "uri"}`` (``uri`` tells an Asset-scheduled DAG where to read).
+
+    :param export_gid: The export's gid (templated), e.g. the XCom of
+        :class:`~airflow_provider_asana.operators.organization_export.AsanaCreateOrganizationExportOperator`;
+        the export must be ``finished`` (wait with ``AsanaOrganizationExportSensor``).
+    :param destination: Where the file lands (templated): an absolute path or a URI that
+        :class:`~airflow.sdk.ObjectStoragePath` understands, such as ``file:///data/asana/export.json.gz`` or
+        ``s3://aws_conn_id@bucket/asana/export.json.gz``.
+    :param asana_conn_id: The Asana connection id (templated).
+    :param overwrite: Replace an object already at ``destination``. If False (the default) the task fails
+        before downloading when something is there.
+    :param verify_gzip: Decode the whole gzip (every member, CRC-32 and length trailers) while it streams.
+        On by default: a truncated or corrupt export must fail the task rather than land as if it were
+        good, and the decoding runs on its own thread alongside the download, so it costs little wall
+        time. Off stores exactly what the server sent, checked only against its announced size.
+    :return: ``{"uri", "bytes", "sha256", "export_gid"}`` (never the download URL).
+    """
+
+    template_fields: Sequence[str] = ("export_gid", "destination", "asana_conn_id")
+
+    def __init__(
+        self,
+        *,
+        export_gid: str,
+        destination: str | ObjectStoragePath,
+        asana_conn_id: str = AsanaHook.default_conn_name,
+        overwrite: bool = False,
+        verify_gzip: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.export_gid = export_gid
+        self.destination = destination
+        self.asana_conn_id = asana_conn_id
+        self.overwrite = overwrite
+        self.verify_gzip = verify_gzip
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = AsanaHook(asana_conn_id=self.asana_conn_id).download_organization_export(
+            self.export_gid, self.destination, overwrite=self.overwrite, verify_gzip=self.verify_gzip
+        )
+        extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = dict(extra)
+        return result

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow.sdk import Asset, AssetAlias
+from airflow.sdk.execution_time.context import OutletEventAccessors
+from airflow_provider_asana.exceptions import AsanaDownloadError
+from airflow_provider_asana.hooks.asana import AsanaHook
+from airflow_provider_asana.transfers.organization_export_to_object_storage import (
+    AsanaOrganizationExportToObjectStorageOperator,
+)
+from tests.transfers.download_support import connect, finished_export, same_bytes
+
+
+@pytest.fixture
+def export(asana_emulator, monkeypatch):
+    """An emulator with a finished export, reachable through the connection ``asana_test``."""
+    connect(monkeypatch, asana_emulator, "asana_test")
+    gid = finished_export(AsanaHook(asana_conn_id="asana_test"), asana_emulator)
+    return asana_emulator, gid
+
+
+def test_execute_lands_the_file_returns_the_result_and_fills_asset_events(export, tmp_path):
+    emu, gid = export
+    dest = tmp_path / "asana" / "export.json.gz"
+    raw, clean = Asset("asana-export-raw", uri=f"file://{dest}"), Asset("asana-export-copy")
+    op = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="land_export",
+        export_gid=gid,
+        destination=str(dest),
+        asana_conn_id="asana_test",
+        outlets=[raw, AssetAlias("asana-exports"), clean],
+    )
+    context = {"outlet_events": OutletEventAccessors()}  # what the Task SDK puts in the context
+
+    result = op.execute(context)  # type: ignore[arg-type]
+
+    size = dest.stat().st_size
+    assert result == {"uri": str(dest), "bytes": size, "sha256": emu.export_sha256(gid), "export_gid": gid}
+    assert same_bytes(dest, emu.export_file(gid))
+    expected_extra = {"export_gid": gid, "bytes": result["bytes"], "sha256": result["sha256"], "uri": str(dest)}
+    assert context["outlet_events"][raw].extra == expected_extra
+    assert context["outlet_events"][clean].extra == expected_extra
+    assert len(context["outlet_events"]) == 2  # the alias got no event
+    assert "X-Amz" not in json.dumps(result)
+
+
+def test_execute_without_outlets_and_options_passed_through(export, tmp_path):
+    emu, gid = export
+    dest = tmp_path / "export.json.gz"
+    dest.write_bytes(b"previous")
+    emu.set_faults(truncate_gzip=True)
+    context = {"outlet_events": OutletEventAccessors()}
+
+    refuse = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="t1", export_gid=gid, destination=str(dest), asana_conn_id="asana_test"
+    )
+    with pytest.raises(AsanaDownloadError, match="overwrite=True"):
+        refuse.execute(context)  # type: ignore[arg-type]
+
+    unchecked = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="t2",
+        export_gid=gid,
+        destination=str(dest),
+        asana_conn_id="asana_test",
+        overwrite=True,
+        verify_gzip=False,
+    )
+    result = unchecked.execute(context)  # type: ignore[arg-type]
+    assert same_bytes(dest, emu.export_file(gid))  # the truncated file, unverified, as asked
+    assert result["bytes"] == dest.stat().st_size
+    assert len(context["outlet_events"]) == 0
+
+
+def test_init_is_cheap_and_fields_are_templated():
+    op = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="t", export_gid="{{ ti.xcom_pull('create') }}", destination="s3://aws@b/{{ ds }}/x.json.gz",
+        asana_conn_id="no_such_connection",
+    )  # fmt: skip
+    assert op.template_fields == ("export_gid", "destination", "asana_conn_id")
+    assert (op.overwrite, op.verify_gzip) == (False, True)
+    with pytest.raises(TypeError):
+        AsanaOrganizationExportToObjectStorageOperator("t", "1", "/tmp/x.json.gz")  # type: ignore[misc]
