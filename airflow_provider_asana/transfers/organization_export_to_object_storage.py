@@ -29,16 +29,16 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         :class:`~airflow.sdk.ObjectStoragePath` understands, such as ``file:///data/asana/export.json.gz`` or
         ``s3://aws_conn_id@bucket/asana/export.json.gz``.
     :param asana_conn_id: The Asana connection id (templated).
-    :param overwrite: Replace an object already at ``destination``. If False (the default) the task fails
+    :param overwrite: (templated: a bool, or ``"true"``/``"false"`` as ``{{ params.x }}`` renders) Replace an object already at ``destination``. If False (the default) the task fails
         before downloading when something is there.
-    :param verify_gzip: Decode the whole gzip (every member, CRC-32 and length trailers) while it streams.
+    :param verify_gzip: (templated like ``overwrite``) Decode the whole gzip (every member, CRC-32 and length trailers) while it streams.
         On by default: a truncated or corrupt export must fail the task rather than land as if it were
         good, and the decoding runs on its own thread alongside the download, so it costs little wall
         time. Off stores exactly what the server sent, checked only against its announced size.
     :return: ``{"uri", "bytes", "sha256", "export_gid"}`` (never the download URL).
     """
 
-    template_fields: Sequence[str] = ("export_gid", "destination", "asana_conn_id")
+    template_fields: Sequence[str] = ("export_gid", "destination", "asana_conn_id", "overwrite", "verify_gzip")
 
     def __init__(
         self,
@@ -59,10 +59,23 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = AsanaHook(asana_conn_id=self.asana_conn_id).download_organization_export(
-            self.export_gid, self.destination, overwrite=self.overwrite, verify_gzip=self.verify_gzip
+            self.export_gid,
+            self.destination,
+            overwrite=_as_bool(self.overwrite, "overwrite"),
+            verify_gzip=_as_bool(self.verify_gzip, "verify_gzip"),
         )
         extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = dict(extra)
         return result
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    """A bool, or the text a template renders a bool to."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError(f"{name} must be True or False (or a template rendering 'true'/'false'); got {value!r}.")

@@ -79,7 +79,34 @@ def test_init_is_cheap_and_fields_are_templated():
         task_id="t", export_gid="{{ ti.xcom_pull('create') }}", destination="s3://aws@b/{{ ds }}/x.json.gz",
         asana_conn_id="no_such_connection",
     )  # fmt: skip
-    assert op.template_fields == ("export_gid", "destination", "asana_conn_id")
+    assert op.template_fields == ("export_gid", "destination", "asana_conn_id", "overwrite", "verify_gzip")
     assert (op.overwrite, op.verify_gzip) == (False, True)
     with pytest.raises(TypeError):
         AsanaOrganizationExportToObjectStorageOperator("t", "1", "/tmp/x.json.gz")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("rendered", "lands"), [("false", True), ("False", True), ("true", False), ("True", False)])
+def test_rendered_verify_gzip_text_is_a_bool(export, tmp_path, rendered, lands):
+    """``verify_gzip="{{ params.verify_gzip }}"`` renders to text: 'false' must not be truthy."""
+    emu, gid = export
+    emu.set_faults(truncate_gzip=True)
+    dest = tmp_path / "export.json.gz"
+    op = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="t", export_gid=gid, destination=str(dest), asana_conn_id="asana_test", verify_gzip=rendered
+    )
+    if lands:
+        op.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[arg-type]
+        assert same_bytes(dest, emu.export_file(gid))
+    else:
+        with pytest.raises(AsanaDownloadError, match="not a valid gzip"):
+            op.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[arg-type]
+        assert not dest.exists()
+
+
+def test_bad_verify_gzip_text_refused(export, tmp_path):
+    op = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="t", export_gid=export[1], destination=str(tmp_path / "x.gz"), asana_conn_id="asana_test",
+        verify_gzip="yes please",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="verify_gzip must be True or False.*'yes please'"):
+        op.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[arg-type]
