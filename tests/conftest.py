@@ -5,8 +5,8 @@ import os
 import tempfile
 
 # Before anything imports airflow: a private AIRFLOW_HOME (SQLite metadata DB) for the whole run.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="asana-provider-tests-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="asana-provider-tests-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 import pytest  # noqa: E402
 

@@ -314,6 +314,7 @@ def test_unfinished_export_is_refused_with_advice(asana_emulator_factory, monkey
 
 def test_download_url_never_reaches_logs_or_errors(start, dest, caplog):
     caplog.set_level(logging.DEBUG)  # urllib3 logs every request line, query string included, at DEBUG
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # other libraries (the asana SDK) set it to WARNING
     # A TTL that outlives the first request's start even on a loaded machine, and a stall that outlives the TTL.
     emu, hook, gid = start(export_size=MIB, url_ttl=1.5)
     emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=2.0)
