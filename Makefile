@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
-	$(PY) -m airflow_provider_asana.demo
+	$(PY) -m airflow_provider_asana.emulator.demo
 
 bench: install
 	$(PY) -m benchmarks
