@@ -8,18 +8,18 @@ Airflow was imported; here that database is migrated once per session, and the D
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+# The demo's own file checks: sha256 streamed in 1 MiB blocks, records per __type streamed through gzip.
+from airflow_provider_asana.emulator.demo import count_types, sha256_of  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
@@ -110,24 +110,6 @@ def uri_to_path(uri: str) -> Path:
     parts = urlsplit(uri)
     assert parts.scheme == "file", uri
     return Path(unquote(parts.path))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def count_types(path: Path) -> dict[str, int]:
-    """Records per ``__type`` of a gzip of JSON lines, recomputed independently of the report Dag."""
-    counts: Counter[str] = Counter()
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                counts[json.loads(line)["__type"]] += 1
-    return dict(counts)
 
 
 def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
