@@ -28,5 +28,24 @@ demo: install
 bench: install
 	$(PY) -m benchmarks
 
+# The production-shaped system test (tests/deployment/): PostgreSQL, Redis, Chromium from Debian (installed
+# only when missing), the Celery provider and the Postgres drivers from PyPI (the system-test extra, through
+# the constraints).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-test: install
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "system-test: apt-get install$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq$$missing >/dev/null || exit 1; \
+	fi
+	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg" 2>/dev/null || \
+		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,system-test]"
+	$(PY) -m tests.deployment
+
 clean:
 	rm -rf $(VENV) .demo
