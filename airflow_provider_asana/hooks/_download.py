@@ -2,11 +2,12 @@
 Download a finished organization export into object storage: streamed, resumable, verified, atomic.
 
 Thread layout: the calling thread reads the HTTP body in :data:`CHUNK_SIZE` pieces and hands each piece
-to two worker threads through bounded queues: the *writer* (the destination, see ``_atomic_write``)
-and the *checker* (SHA-256 and, optionally, a full gzip decode, see ``_gzip_verify``). Socket reads,
-file writes, zlib and hashlib all release the GIL, so the three overlap. Each queue holds at most
-:data:`QUEUE_DEPTH` chunks, so about ``2 * QUEUE_DEPTH + 3`` chunks are alive at worst, whatever the
-file's size.
+to worker threads through bounded queues: the *writer* (the destination, see ``_atomic_write``), the
+*hasher* (SHA-256) and, with ``verify_gzip``, the *checker* (a full gzip decode, see ``_gzip_verify``).
+Socket reads, file writes, hashlib and zlib all release the GIL, so they overlap. The workers share
+the chunks (no copies) and each queue holds at most :data:`QUEUE_DEPTH` chunks, so the reader is never
+more than ``QUEUE_DEPTH + 1`` chunks ahead of the slowest worker: at most about ``QUEUE_DEPTH + 3``
+chunks are alive, whatever the file's size.
 
 The download URL is a presigned S3 URL, a bearer credential for the whole organization's data: it is
 fetched right before use (and again whenever S3 says it expired), sent with a bare session (no Asana
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read, and the unit handed to the writer and checker threads.
 CHUNK_SIZE = 1 << 20
-#: Chunks each worker thread may have waiting: memory stays under about (2 * QUEUE_DEPTH + 3) * CHUNK_SIZE.
+#: Chunks each worker thread may have waiting: memory stays under about (QUEUE_DEPTH + 3) * CHUNK_SIZE.
 QUEUE_DEPTH = 8
 #: Absolute cap on download requests, on top of ``max_attempts`` consecutive requests without progress.
 MAX_REQUESTS = 200
@@ -297,14 +298,19 @@ class _Worker:
 
 
 class _Pipeline:
-    """Fan each chunk out to the writer thread and the checker thread."""
+    """Fan each chunk out to the worker threads: the writer, the hasher and, when verifying, the inflater."""
 
     def __init__(self, writer: AtomicWriter, checker: StreamChecker, uri: str) -> None:
         self.uri = uri
         self.checker = checker
         self.writer = _Worker("asana-export-writer", writer.write, writer.restart)
-        self.verifier = _Worker("asana-export-checker", checker.update, checker.reset)
-        self._workers = (self.writer, self.verifier)
+        # SHA-256 and inflate on threads of their own: each releases the GIL, so on two cores they overlap
+        # instead of queueing behind each other (the inflate alone is the slowest stage).
+        self.hasher = _Worker("asana-export-hasher", checker.update_hash, checker.reset_hash)
+        self.verifier = (
+            _Worker("asana-export-checker", checker.update_gzip, checker.reset_gzip) if checker.verify_gzip else None
+        )
+        self._workers = tuple(w for w in (self.writer, self.hasher, self.verifier) if w is not None)
 
     def feed(self, chunk: bytes) -> None:
         self.raise_if_failed()
@@ -316,7 +322,7 @@ class _Pipeline:
             worker.put(_RESET)
 
     def finish(self) -> str:
-        """Wait for both threads, raise what failed, return the SHA-256."""
+        """Wait for every thread, raise what failed, return the SHA-256."""
         for worker in self._workers:
             worker.finish()
         self.raise_if_failed()
@@ -338,11 +344,12 @@ class _Pipeline:
                 f"writing to destination {self.uri} failed: {type(e).__name__}: {e}. Check that the destination "
                 "is writable and the storage has space."
             ) from None
-        if self.verifier.error is not None:
-            e = self.verifier.error
-            if isinstance(e, GzipError):
-                raise self._gzip_error(e) from None
-            raise e
+        for worker in self._workers[1:]:
+            e = worker.error
+            if e is not None:
+                if isinstance(e, GzipError):
+                    raise self._gzip_error(e) from None
+                raise e
 
     def _gzip_error(self, e: GzipError) -> AsanaDownloadError:
         return AsanaDownloadError(
