@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import ssl
+import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -33,6 +36,11 @@ _EXPORT_KEYS = ("gid", "resource_type", "created_at", "state", "download_url", "
 _INFLIGHT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary()
 )
+
+# httpx's default TLS context, built once per process (per CA-bundle environment): building one parses the
+# whole CA bundle, about 25 ms of CPU, and an SSLContext is safe to share between clients.
+_SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
 
 
 class AsanaHook(BaseHook):
@@ -281,7 +289,7 @@ class AsanaHook(BaseHook):
         return parse_response(request, response.status_code, response.headers, response.content)
 
     async def _asend(self, settings: ConnectionSettings, request: ApiRequest) -> dict[str, Any]:
-        client = self._get_async_client(settings)
+        client = self._async_client or await self._aget_async_client(settings)
         try:
             async with _inflight_limit(settings):
                 response = await client.request(
@@ -295,13 +303,33 @@ class AsanaHook(BaseHook):
             raise transport_error(request, "disconnect", e) from e
         return parse_response(request, response.status_code, response.headers, response.content)
 
-    def _get_async_client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
-        if self._async_client is None:
+    async def _aget_async_client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
+        # The TLS context is shared, and the first one is built on a worker thread: per client, on the loop,
+        # 500 triggers starting together stalled the triggerer's event loop for seconds (25 ms each).
+        context = _SSL_CONTEXTS.get(_ssl_key()) or await asyncio.to_thread(_ssl_context)
+        if self._async_client is None:  # another coroutine of this hook may have made it meanwhile
             self._async_client = httpx.AsyncClient(
+                verify=context,
                 timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
                 follow_redirects=False,
             )
         return self._async_client
+
+
+def _ssl_key() -> tuple[str | None, str | None]:
+    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), built once."""
+    key = _ssl_key()
+    context = _SSL_CONTEXTS.get(key)
+    if context is None:
+        with _SSL_CONTEXTS_LOCK:
+            context = _SSL_CONTEXTS.get(key)
+            if context is None:
+                context = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
+    return context
 
 
 def _inflight_limit(settings: ConnectionSettings) -> asyncio.Semaphore:
