@@ -31,3 +31,8 @@ def describe_failed_export(export: dict) -> str:
         "ended in state 'error'. Asana does not say why: start a new export (re-run the create task), and "
         "if it fails again contact Asana support with the export gid."
     )
+
+
+def describe_unknown_state(export_gid: str, state: object) -> str:
+    """The message for a state this provider does not know (Asana added one, or the field was missing)."""
+    return f"Asana organization export {export_gid} reported an unknown state {state!r}."

@@ -31,7 +31,7 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
-from airflow_provider_asana.hooks._api import user_agent
+from airflow_provider_asana.hooks._api import RETRYABLE_STATUSES, user_agent
 from airflow_provider_asana.hooks._atomic_write import AtomicWriter, is_local, make_writer
 from airflow_provider_asana.hooks._gzip_verify import GzipError, StreamChecker
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
@@ -58,7 +58,6 @@ PROGRESS_MAX_INTERVAL = 60.0
 #: How long to wait for a worker thread to stop after a failure before cleaning up anyway.
 WORKER_STOP_TIMEOUT = 30.0
 
-_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _QUERY = re.compile(r"\?[^\s'\"<>)\]]+")
 _S3_ERROR_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
@@ -592,7 +591,7 @@ class _Download:
         said = self._s3_error(response)
         if status == 403:
             raise _Retry(f"{host} refused the download URL with HTTP 403{said}", refresh=True)
-        if status in _RETRYABLE_STATUSES:
+        if status in RETRYABLE_STATUSES:
             retry_after = _int_header(response, "Retry-After")
             raise _Retry(f"{host} answered HTTP {status}{said}", wait=retry_after)
         raise AsanaDownloadError(

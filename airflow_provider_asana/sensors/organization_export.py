@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferralTimeout
 from airflow_provider_asana.exceptions import AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
+from airflow_provider_asana.states import OrganizationExportState, describe_failed_export, describe_unknown_state
 from airflow_provider_asana.triggers.organization_export import STATE_FIELDS, AsanaOrganizationExportTrigger
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
         if state == OrganizationExportState.ERROR:
             raise AsanaExportFailedError(describe_failed_export(export))
         if state not in OrganizationExportState.active_states():
-            raise AirflowException(f"Asana organization export {self.export_gid} reported an unknown state {state!r}.")
+            raise AirflowException(describe_unknown_state(self.export_gid, state))
         return False
 
     def execute(self, context: Context) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_asana.exceptions import AsanaAPIError
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
+from airflow_provider_asana.states import OrganizationExportState, describe_failed_export, describe_unknown_state
 
 #: What the trigger asks for: the state and who the export belongs to, never the download URL.
 STATE_FIELDS = ("state", "organization", "organization.name")
@@ -68,9 +68,7 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
             if state == OrganizationExportState.ERROR:
                 return self._event("error", describe_failed_export(export))
             if state not in OrganizationExportState.active_states():
-                return self._event(
-                    "error", f"Asana organization export {self.export_gid} reported an unknown state {state!r}."
-                )
+                return self._event("error", describe_unknown_state(self.export_gid, state))
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 return self._event(

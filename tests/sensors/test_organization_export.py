@@ -128,3 +128,12 @@ class TestDeferrableMode:
             sensor.execute({})
         events = [e async for e in deferred.value.trigger.run()]
         assert _resume(sensor, events[0].payload) == gid
+
+
+def test_unknown_state_fails_naming_it(asana_conn):
+    import responses
+
+    with responses.RequestsMock() as rsps:
+        rsps.get("https://asana.test/api/1.0/organization_exports/123", json={"data": {"gid": "123", "state": "archived"}})
+        with pytest.raises(AirflowException, match="export 123 reported an unknown state 'archived'"):
+            _sensor("123").poke({})
