@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_asana.emulator.emulator import DEFAULT_TOKEN, AsanaEmulator
+from airflow_provider_asana.emulator.app import DEFAULT_TOKEN
+from airflow_provider_asana.emulator.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.faults import Faults
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)

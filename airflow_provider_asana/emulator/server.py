@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_asana.emulator.records import RequestRecord
 
 if TYPE_CHECKING:
-    from airflow_provider_asana.emulator.emulator import AsanaEmulator
+    from airflow_provider_asana.emulator.app import EmulatorApp
 
 MAX_BODY = 16 << 20
 IDLE_TIMEOUT = 120.0
@@ -28,7 +28,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     :param address: ``(host, port)``; port 0 picks a free port.
     :param handler: The request handler class.
-    :param app: The emulator whose state the handlers serve.
+    :param app: The state the handlers serve.
     :param verbose: Print an access log and handler tracebacks to stderr.
     """
 
@@ -36,7 +36,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHandler], app: AsanaEmulator, *, verbose: bool = False
+        self, address: tuple[str, int], handler: type[BaseHandler], app: EmulatorApp, *, verbose: bool = False
     ) -> None:
         self.app = app
         self.verbose = verbose
@@ -119,8 +119,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     @property
-    def app(self) -> AsanaEmulator:
-        """The emulator being served."""
+    def app(self) -> EmulatorApp:
+        """The state being served."""
         return self.server.app
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
