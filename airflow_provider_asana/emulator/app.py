@@ -70,7 +70,9 @@ class EmulatorApp:
         self.log = RequestLog()
         self.cache = ExportCache(cache_dir)
         self._faults = faults if faults is not None else Faults()
-        self.store = ExportStore(polls_to_finish, seconds_to_finish, fail=lambda: self._faults.export_state == "error")
+        self.store = ExportStore(
+            polls_to_finish, seconds_to_finish, fail=lambda: self._faults.export_state == "error"
+        )
         self._export_size = export_size
         self._connection_ids = itertools.count(1)
         self._urls: tuple[str, str] | None = None

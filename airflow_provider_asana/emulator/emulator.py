@@ -47,7 +47,9 @@ class AsanaEmulator(EmulatorApp):
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        super().__init__(token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed)
+        super().__init__(
+            token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed
+        )
         self.host = host
         self.verbose = verbose
         self._ports = (port, download_port)
@@ -61,7 +63,8 @@ class AsanaEmulator(EmulatorApp):
         self.cache.export(self.export_size, self.seed)
         try:
             for handler, port in zip((ApiHandler, DownloadHandler), self._ports):
-                self._servers.append(EmulatorHTTPServer((self.host, port), handler, self, verbose=self.verbose))
+                server = EmulatorHTTPServer((self.host, port), handler, self, verbose=self.verbose)
+                self._servers.append(server)
         except BaseException:
             self._close_servers()
             raise
