@@ -89,7 +89,8 @@ class BadRequestBody(Exception):
 
 class BaseHandler(BaseHTTPRequestHandler):
     """
-    Reads the whole request, hands it to :meth:`dispatch`, and logs it as a :class:`RequestRecord`.
+    Reads the whole request, whatever its method, hands it to :meth:`dispatch`, and logs it as a
+    :class:`RequestRecord`.
 
     Subclasses set :attr:`host_kind` and implement :meth:`dispatch`, answering with :meth:`send_bytes`
     (which always sets ``Content-Length``). Setting :attr:`recorded` False keeps a request out of the log.
@@ -127,10 +128,12 @@ class BaseHandler(BaseHTTPRequestHandler):
         if self.server.verbose:
             sys.stderr.write(f"[asana-emulator {self.host_kind}] {self.address_string()} - {format % args}\n")
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # The base class answers a method without a do_<METHOD> with its own HTML 501 page; here every
+        # method, however odd, reaches dispatch(), which answers as the emulated host does.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def dispatch(self) -> None:
         """Answer the request (subclasses)."""
