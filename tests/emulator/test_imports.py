@@ -1,4 +1,4 @@
-"""The emulator's import graph, read from its source: no loops, and nothing but the standard library."""
+"""The emulator's import graph, read from its source: no loops, stdlib only, sealed off both ways."""
 
 from __future__ import annotations
 
@@ -31,6 +31,21 @@ def test_the_emulator_imports_only_the_standard_library_and_itself() -> None:
                 foreign.add(f"{module} imports {base}")
 
     assert foreign == set(), "the emulator must stay standalone (no provider code, no Airflow, stdlib only)"
+
+
+def test_the_provider_never_imports_the_emulator() -> None:
+    # What lets the emulator ship in the wheel: a worker running the provider never loads it.
+    provider_dir = PACKAGE_DIR.parent
+    uses = {
+        f"{module} imports {target}"
+        for module, path in module_files(provider_dir, provider_dir.name).items()
+        if not module.startswith(PACKAGE)
+        for base, name in imports(path, module)
+        for target in [f"{base}.{name}" if name else base]
+        if target == PACKAGE or target.startswith(PACKAGE + ".")
+    }
+
+    assert uses == set()
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
