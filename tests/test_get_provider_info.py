@@ -29,10 +29,11 @@ def test_every_declared_module_and_class_imports():
 
 def test_providers_manager_sees_hook_and_connection_form():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "airflow-provider-asana" in manager.providers
-    hook = manager.hooks["asana"]
+    hook = ProvidersManagerTaskRuntime().hooks["asana"]
     assert hook is not None and hook.hook_class_name == "airflow_provider_asana.hooks.asana.AsanaHook"
     assert hook.connection_type == "asana"
     assert {"extra__asana__workspace", "extra__asana__read_timeout"} <= set(manager.connection_form_widgets)
