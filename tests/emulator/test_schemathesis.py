@@ -27,8 +27,8 @@ import schemathesis
 from airflow_provider_asana.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.directory import ENTERPRISE_ORG, USER_GID
 from airflow_provider_asana.emulator.state import FIRST_EXPORT_GID
+from tests.asana_spec import EXTRACT_PATH
 
-SPEC = Path(__file__).parents[1] / "asana_spec" / "asana_oas_extract.yaml"
 OPERATIONS = ["createOrganizationExport", "getOrganizationExport", "getUser", "getWorkspaces"]
 CHECKS = (
     "not_a_server_error",
@@ -64,7 +64,7 @@ CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-schema = schemathesis.openapi.from_path(SPEC, config=CONFIG).include(operation_id=OPERATIONS)
+schema = schemathesis.openapi.from_path(EXTRACT_PATH, config=CONFIG).include(operation_id=OPERATIONS)
 
 
 @pytest.fixture(scope="module")
