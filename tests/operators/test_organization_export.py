@@ -156,8 +156,10 @@ def test_marker_is_stored_before_the_request_is_sent(asana_conn):
     seen: list = []
 
     def create(request):
-        seen.append(dict(store.get(KEY)))
-        raise KeyboardInterrupt  # the try dies with the request in flight: nothing runs after this
+        seen.append(store.get(KEY))
+        if len(seen) == 1:
+            raise KeyboardInterrupt  # the try dies with the request in flight: nothing runs after this
+        return 201, {}, '{"data": {"gid": "1300000000000002", "state": "pending"}}'
 
     with responses.RequestsMock() as rsps:
         rsps.add_callback(responses.POST, EXPORTS_URL, callback=create)
@@ -232,6 +234,18 @@ def test_refused_create_leaves_no_marker(asana_emulator, monkeypatch, faults, er
     asana_emulator.clear_faults()
     _operator().execute(_context(store, try_number=2))  # the retry starts the export
     assert isinstance(store.get(KEY), str)
+
+
+@pytest.mark.parametrize(("status", "in_doubt"), [(408, True), (409, False), (400, False), (501, True)])
+def test_which_statuses_leave_the_export_in_doubt(asana_conn, status, in_doubt):
+    store = TaskStateStore()
+    with responses.RequestsMock() as rsps:
+        rsps.post(EXPORTS_URL, status=status, json={"errors": [{"message": "no"}]})
+        with pytest.raises((AsanaAPIError, AirflowFailException), match=f"HTTP {status}") as failed:
+            _operator().execute(_context(store))
+        assert len(rsps.calls) == 1
+    assert isinstance(failed.value, AirflowFailException) is in_doubt
+    assert (KEY in store.values) is in_doubt
 
 
 def test_unknown_organization_leaves_no_marker(asana_emulator, emulator_conn):

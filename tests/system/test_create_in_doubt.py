@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from tests.system.conftest import ON_DEMAND_DAG_ID, task_states
@@ -30,21 +28,44 @@ def _store(run_id: str) -> dict:
         return {row.key: json.loads(row.value) for row in rows}
 
 
-def _clear(run_id: str) -> None:
-    """What the UI's "Clear" does to the run's task instances (the run is set running for dag.test())."""
+def _run_create(dag, run_id: str, *, clear: bool) -> tuple[str, int]:
+    """
+    Run the ``create`` task instance again, in process, as the scheduler would: as a retry of the same
+    try sequence (what follows a worker crash), or after a clear (what the UI's "Clear" does).
+
+    ``dag.test()`` cannot do this: it deletes and re-creates the run, and the task state store with it.
+    """
     from sqlalchemy import select
 
     from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
+    from airflow.utils.state import DagRunState, TaskInstanceState
 
-    with create_session() as session:
-        tis = list(
-            session.scalars(
-                select(TaskInstance).where(TaskInstance.dag_id == ON_DEMAND_DAG_ID, TaskInstance.run_id == run_id)
+    def create_ti(session):
+        return session.scalar(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == ON_DEMAND_DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == "create"
             )
         )
-        clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
+
+    with create_session() as session:
+        ti = create_ti(session)
+        if clear:
+            clear_task_instances([ti], session, dag_run_state=DagRunState.RUNNING)
+        else:
+            ti.prepare_db_for_next_try(session)
+        ti.try_number += 1
+        ti.state = TaskInstanceState.SCHEDULED
+    with create_session() as session:
+        ti = create_ti(session)
+        try_number = ti.try_number
+        try:
+            _run_task(ti=ti, task=dag.task_dict["create"])
+        except Exception:  # noqa: S110 - a failed try is recorded on the task instance, checked below
+            pass
+    with create_session() as session:
+        return create_ti(session).state, try_number
 
 
 def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
@@ -52,23 +73,22 @@ def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
 ):
     emu, dag = asana_emulator, example_dags[ON_DEMAND_DAG_ID]
     conf = {"organization_gid": emu.organization_gid, "destination": tmp_path.as_uri() + "/", "verify_gzip": True}
-    when = datetime(2026, 2, 1, tzinfo=timezone.utc)  # the same run both times: same logical date and run_after
     emu.set_faults(server_error=1, server_error_status=502, server_error_methods=("POST",))
 
-    first = dag.test(logical_date=when, run_after=when, run_conf=conf)
+    run = dag.test(run_conf=conf)
 
     # create has retries=2, but Asana may have started an export: no retry, one POST, the marker kept.
-    assert task_states(ON_DEMAND_DAG_ID, first.run_id)["create"] == "failed"
+    assert task_states(ON_DEMAND_DAG_ID, run.run_id)["create"] == "failed"
     assert sum(r.method == "POST" for r in emu.requests) == 1
-    marker = _store(first.run_id)[KEY]
+    marker = _store(run.run_id)[KEY]
     assert marker["try_number"] == 1 and "HTTP 502" in marker["error"]
 
-    _clear(first.run_id)  # Airflow keeps the task state store across a clear
-    assert _store(first.run_id)[KEY] == marker
-    again = dag.test(logical_date=when, run_after=when, run_conf=conf, mark_success_pattern="wait|land")
+    # A retry (as after a worker killed mid-request) finds the marker and does not ask Asana again.
+    assert _run_create(dag, run.run_id, clear=False) == ("failed", 2)
+    assert sum(r.method == "POST" for r in emu.requests) == 1
+    assert _store(run.run_id)[KEY] == marker
 
-    assert again.run_id == first.run_id
-    assert task_states(ON_DEMAND_DAG_ID, again.run_id)["create"] == "success"
+    # Clearing keeps the task state store, but the next try starts fresh; the gid replaces the marker.
+    assert _run_create(dag, run.run_id, clear=True) == ("success", 3)
     assert sum(r.method == "POST" for r in emu.requests) == 2
-    gid = _store(again.run_id)[KEY]
-    assert gid in emu.exports  # the gid replaced the marker
+    assert _store(run.run_id)[KEY] in emu.exports
