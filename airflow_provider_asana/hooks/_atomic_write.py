@@ -84,7 +84,8 @@ def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool)
     return TemporaryKeyWriter(fs, path, uri, overwrite=overwrite)
 
 
-def _exists_error(uri: str) -> AsanaDownloadError:
+def exists_error(uri: str) -> AsanaDownloadError:
+    """The error for a destination that exists when it must not be replaced (``overwrite=False``)."""
     return AsanaDownloadError(
         f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
     )
@@ -158,11 +159,11 @@ class LocalFileWriter:
         try:
             os.link(self.temporary, self.path)
         except FileExistsError:
-            raise _exists_error(self.uri) from None
+            raise exists_error(self.uri) from None
         except OSError:
             # No hard links here (some network and FUSE filesystems): check, then rename.
             if os.path.lexists(self.path):
-                raise _exists_error(self.uri) from None
+                raise exists_error(self.uri) from None
             try:
                 os.replace(self.temporary, self.path)
             except OSError as e:
@@ -226,7 +227,7 @@ class DeferredCommitWriter:
         if not self.overwrite:
             self.fs.invalidate_cache(self.path)
             if self.fs.exists(self.path):
-                raise _exists_error(self.uri)
+                raise exists_error(self.uri)
         f = self._file
         try:
             f.close()  # uploads the last part; with autocommit=False nothing is published yet
@@ -303,7 +304,7 @@ class TemporaryKeyWriter:
         if not self.overwrite:
             self.fs.invalidate_cache(self.path)
             if self.fs.exists(self.path):
-                raise _exists_error(self.uri)
+                raise exists_error(self.uri)
         try:
             self.fs.mv(self.temporary, self.path)
         except Exception as e:

@@ -32,7 +32,7 @@ import urllib3.exceptions
 
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
 from airflow_provider_asana.hooks._api import RETRYABLE_STATUSES, user_agent
-from airflow_provider_asana.hooks._atomic_write import AtomicWriter, is_local, make_writer
+from airflow_provider_asana.hooks._atomic_write import AtomicWriter, exists_error, is_local, make_writer
 from airflow_provider_asana.hooks._gzip_verify import GzipError, StreamChecker
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The file name suggested when a destination names a folder.
+EXAMPLE_FILE_NAME = "organization_export.json.gz"
 #: Bytes asked of the socket per read, and the unit handed to the writer and checker threads.
 CHUNK_SIZE = 1 << 20
 #: Chunks each worker thread may have waiting: memory stays under about (QUEUE_DEPTH + 3) * CHUNK_SIZE.
@@ -125,6 +127,7 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
         parts = urlsplit(text)
         if not text:
             raise ValueError(f"destination is empty. {fix}")
+        _refuse_folder(text)
         if parts.scheme in ("", "file", "local") and len(parts.scheme) != 1:
             local = parts.path if parts.scheme else text
             if parts.netloc or not local.startswith("/"):
@@ -132,6 +135,7 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
         path = ObjectStoragePath(text)
     elif isinstance(destination, ObjectStoragePath):
         path = destination
+        _refuse_folder(str(path))
     else:
         raise TypeError(
             f"destination must be a str or an airflow.sdk.ObjectStoragePath; got {type(destination).__name__}. {fix}"
@@ -141,6 +145,21 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
     if not path.name:
         raise ValueError(f"destination {str(path)!r} names no file. {fix}")
     return path
+
+
+def _refuse_folder(text: str) -> None:
+    """
+    Refuse a destination that ends in ``/``: it names a folder, and would land as a file named after it.
+
+    ``ObjectStoragePath`` drops a trailing slash when it is built (``s3://c@b/prefix/`` becomes
+    ``s3://c@b/prefix``), so a string is checked before it becomes a path; a path built by the caller is
+    checked on its string form (a bucket's root keeps its slash).
+    """
+    if text.endswith("/"):
+        raise ValueError(
+            f"destination {text!r} ends in '/': it names a folder, not the file to write. Name the file, "
+            f"e.g. {text}{EXAMPLE_FILE_NAME}."
+        )
 
 
 def _check_destination(fs: Any, key: str, uri: str, *, overwrite: bool) -> None:
@@ -155,12 +174,10 @@ def _check_destination(fs: Any, key: str, uri: str, *, overwrite: bool) -> None:
         ) from None
     if is_dir:
         raise AsanaDownloadError(
-            f"destination {uri} is a directory: name the file to write, e.g. {uri.rstrip('/')}/export.json.gz."
+            f"destination {uri} is a directory: name the file to write, e.g. {uri.rstrip('/')}/{EXAMPLE_FILE_NAME}."
         )
     if exists and not overwrite:
-        raise AsanaDownloadError(
-            f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
-        )
+        raise exists_error(uri)
 
 
 def _report_lineage(hook: AsanaHook, uri: str) -> None:

@@ -272,6 +272,32 @@ def test_directory_destination_is_refused(start, tmp_path):
     assert emu.requests == []
 
 
+@pytest.mark.parametrize("existing", [False, True])
+def test_destination_ending_in_a_slash_is_refused_before_any_request(start, tmp_path, existing):
+    """It would otherwise land as a file named after the folder (``.../asana`` instead of ``.../asana/x``)."""
+    emu, hook, gid = start()
+    folder = tmp_path / "asana"
+    if existing:
+        folder.mkdir()
+
+    with pytest.raises(ValueError, match="ends in '/'") as raised:
+        hook.download_organization_export(gid, f"file://{folder}/", overwrite=True)
+
+    assert f"Name the file, e.g. file://{folder}/organization_export.json.gz." in str(raised.value)
+    assert emu.requests == []
+    assert os.listdir(tmp_path) == (["asana"] if existing else [])
+    assert not folder.is_file()
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ["s3://aws_conn@bucket/prefix/", "/data/asana/", "gs://gcp_conn@bucket/", ObjectStoragePath("s3://aws_conn@bucket/")],
+)
+def test_folder_destination_is_refused_naming_the_file_to_add(destination):
+    with pytest.raises(ValueError, match=r"ends in '/'.*Name the file, e.g. .*/organization_export\.json\.gz\.$"):
+        AsanaHook(asana_conn_id="not_looked_up").download_organization_export("1", destination)
+
+
 @pytest.mark.parametrize(
     "destination", ["", "  ", "export.json.gz", "landing/export.json.gz", "~/export.json.gz", "file://landing/x.gz"]
 )
