@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault("--expire-urls", type=int, default=0, metavar="N", help="the next N download URLs are born expired")
     fault("--ignore-range", action="store_true", help="ignore Range headers")
     fault("--slow-download-bps", type=int, default=None, metavar="B", help="throttle downloads to B bytes/s")
+    fault("--omit-content-length", action="store_true", help="send download bodies without Content-Length")
     return parser
 
 
@@ -105,6 +106,7 @@ def faults_from(args: argparse.Namespace) -> Faults:
         expire_urls=args.expire_urls,
         ignore_range=args.ignore_range,
         slow_download_bps=args.slow_download_bps,
+        omit_content_length=args.omit_content_length,
     )
 
 

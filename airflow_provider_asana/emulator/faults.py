@@ -42,6 +42,8 @@ class Faults:
     :param expire_urls: The next N minted download URLs are already expired.
     :param ignore_range: The download host ignores ``Range`` and always sends the whole file.
     :param slow_download_bps: Throttle download bodies to this many bytes per second.
+    :param omit_content_length: The download host sends no ``Content-Length`` (the body ends when the
+        connection closes), so a body cut short looks complete.
     """
 
     rate_limit: int = 0
@@ -63,6 +65,7 @@ class Faults:
     expire_urls: int = 0
     ignore_range: bool = False
     slow_download_bps: int | None = None
+    omit_content_length: bool = False
     _lock: threading.Lock = dataclasses.field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -122,7 +125,7 @@ class Faults:
     def _check(values: Mapping[str, Any]) -> None:
         for name in COUNTERS:
             _require(_is_int(values[name]) and values[name] >= 0, name, "a count >= 0")
-        for name in ("forbidden", "non_enterprise", "truncate_gzip", "ignore_range"):
+        for name in ("forbidden", "non_enterprise", "truncate_gzip", "ignore_range", "omit_content_length"):
             _require(isinstance(values[name], bool), name, "True or False")
         for name in ("rate_limit_retry_after", "latency", "drop_stall"):
             value = values[name]

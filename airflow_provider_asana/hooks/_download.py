@@ -319,6 +319,8 @@ class _Pipeline:
     def __init__(self, writer: AtomicWriter, checker: StreamChecker, uri: str) -> None:
         self.uri = uri
         self.checker = checker
+        #: Set when the host announced no size: a truncated gzip may then be a connection closed early.
+        self.size_unknown = False
         self.writer = _Worker("asana-export-writer", writer.write, writer.restart)
         # SHA-256 and inflate on threads of their own: each releases the GIL, so on two cores they overlap
         # instead of queueing behind each other (the inflate alone is the slowest stage).
@@ -368,10 +370,15 @@ class _Pipeline:
                 raise e
 
     def _gzip_error(self, e: GzipError) -> AsanaDownloadError:
+        cause = (
+            "The download host sent no Content-Length, so a connection closed early looks the same as a "
+            "damaged file: retry the task"
+            if self.size_unknown
+            else "The file Asana serves is damaged: retry later"
+        )
         return AsanaDownloadError(
-            f"the export file is not a valid gzip file: {e}. It was not stored at {self.uri}. The file Asana "
-            "serves is damaged: retry later; if it persists, start a new export or contact Asana support. "
-            "(verify_gzip=False stores it unchecked.)"
+            f"the export file is not a valid gzip file: {e}. It was not stored at {self.uri}. {cause}; if it "
+            "persists, start a new export or contact Asana support. (verify_gzip=False stores it unchecked.)"
         )
 
 
@@ -577,7 +584,7 @@ class _Download:
                 self._restart()
             self.total = _int_header(response, "Content-Length")
             if self.total is None:
-                log.warning("The download host sent no Content-Length: the size cannot be checked.")
+                self._size_unknown()
             self.etag = response.headers.get("ETag")
             return True
         if status == 206:
@@ -598,6 +605,8 @@ class _Download:
                     f"byte {self.written} of {self.total}; starting again from byte 0"
                 )
             self.total = total_size
+            if total_size is None:
+                self._size_unknown()
             self.etag = self.etag or etag
             return True
         if status == 416:
@@ -636,6 +645,30 @@ class _Download:
                 if self.total is None:
                     return
                 raise _Retry(f"the body ended early, after {self.written - start} bytes")
+
+    def _size_unknown(self) -> None:
+        """
+        The host announced no size, so a body cut short by a clean close would look complete.
+
+        With ``verify_gzip`` the full decode proves the file complete (every member ends in its CRC-32
+        and length trailer; a file cut short fails). Without it nothing could, so the download is refused
+        before any byte is stored. An ``ETag`` is no substitute: it is the MD5 of the bytes only for
+        single-part objects without SSE-KMS or SSE-C encryption, and a client cannot tell which it has.
+        """
+        assert self.pipeline is not None
+        if not self.verify_gzip:
+            raise AsanaDownloadError(
+                f"Download of Asana organization export {self.export_gid} refused: the download host sent no "
+                "Content-Length, so a transfer cut short would look complete, and with verify_gzip=False "
+                f"nothing else can prove the file whole. Nothing was stored at {self.uri}. Pass "
+                "verify_gzip=True (a full gzip decode proves it complete), or find what strips Content-Length "
+                "between the worker and the download host (a proxy)."
+            )
+        if not self.pipeline.size_unknown:
+            log.warning(
+                "The download host sent no Content-Length: the gzip decode is what proves the file complete."
+            )
+        self.pipeline.size_unknown = True
 
     def _restart(self) -> None:
         assert self.pipeline is not None

@@ -211,6 +211,43 @@ def test_truncated_gzip_lands_when_verification_is_off(start, dest):
             pass
 
 
+def test_unknown_size_is_refused_when_verification_is_off(start, dest):
+    """
+    Without Content-Length a body cut short ends like a whole one; with verify_gzip=False nothing else could
+    tell, so the download is refused before any byte is stored.
+    """
+    emu, hook, gid = start(export_size=MIB)
+    emu.set_faults(omit_content_length=True, drop_download=1, drop_after_bytes=300_000)
+
+    with pytest.raises(AsanaDownloadError, match="sent no Content-Length") as raised:
+        hook.download_organization_export(gid, dest, verify_gzip=False)
+
+    assert "verify_gzip=True" in str(raised.value) and "X-Amz" not in str(raised.value)
+    assert emu.download_base not in str(raised.value)
+    assert os.listdir(dest.parent) == []
+    assert [r.status for r in downloads(emu)] == [200]
+
+
+def test_unknown_size_body_cut_short_fails_the_gzip_check(start, dest):
+    """With verify_gzip=True the decode proves the file complete: a clean early close is caught as a truncation."""
+    emu, hook, gid = start(export_size=MIB)
+    emu.set_faults(omit_content_length=True, drop_download=1, drop_after_bytes=300_000)
+
+    with pytest.raises(AsanaDownloadError, match="truncated.*no Content-Length"):
+        hook.download_organization_export(gid, dest)
+
+    assert os.listdir(dest.parent) == []
+
+
+def test_unknown_size_lands_when_the_gzip_check_proves_it_complete(start, dest):
+    emu, hook, gid = start(export_size=MULTI_MEMBER_SIZE)
+    emu.set_faults(omit_content_length=True)
+
+    result = hook.download_organization_export(gid, dest)
+
+    assert same_bytes(dest, emu.export_file(gid)) and result["bytes"] == MULTI_MEMBER_SIZE
+
+
 @pytest.mark.parametrize("faults", [{"truncate_gzip": True}, {"expire_urls": 100}, {"drop_download": 100}])
 def test_failed_run_leaves_existing_destination_untouched(start, dest, faults):
     emu, hook, gid = start(export_size=MIB)
