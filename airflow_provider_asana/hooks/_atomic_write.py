@@ -10,7 +10,9 @@ destination) and ``abort()`` (leave the destination as it was, remove every temp
   clobbered).
 - :class:`DeferredCommitWriter`: an object store whose files honour fsspec's ``autocommit=False``
   (s3fs, gcsfs): bytes go straight to the destination key as an unfinished upload that ``commit()``
-  completes and ``discard()`` aborts (for S3, a multipart upload).
+  completes and ``discard()`` aborts (for S3, a multipart upload). Without overwrite, S3 is asked for a
+  conditional write (``If-None-Match: *``), so the store itself refuses to replace an object that
+  appeared meanwhile, whoever wrote it.
 - :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
   destination by ``fs.mv`` on success, removed on failure.
 """
@@ -37,6 +39,14 @@ OBJECT_STORE_BLOCK_SIZE = 16 << 20
 #: nothing is visible until ``commit()``, ``discard()`` drops the upload. Others may accept the flag and
 #: ignore it (fsspec's memory filesystem creates the file at open), so they get a temporary key instead.
 DEFERRED_COMMIT_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem"})
+
+#: Filesystems whose ``open(mode="xb")`` is enforced by the store when the upload completes: s3fs (>= 2024.12)
+#: sends ``If-None-Match: *`` with ``PutObject`` and ``CompleteMultipartUpload``, which S3 refuses with 412
+#: (or 409 while a conflicting write is in flight) if the key exists. gcsfs has an experimental ``xb``
+#: (``ifGenerationMatch=0``) that nothing here tests, so GCS keeps the existence check before commit.
+CONDITIONAL_CREATE_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem"})
+#: Error codes of a conditional write refused because the key exists (or is being written concurrently).
+_CONDITIONAL_REFUSALS = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 #: Local files: once this many bytes more have been written, the kernel is asked to start writing the oldest
 #: unflushed window to disk (``posix_fadvise(POSIX_FADV_DONTNEED)``, which also lets it drop those pages once
@@ -80,7 +90,8 @@ def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool)
         return LocalFileWriter(path, uri, overwrite=overwrite)
     mro = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(fs).__mro__}
     if mro & DEFERRED_COMMIT_FILESYSTEMS:
-        return DeferredCommitWriter(fs, path, uri, overwrite=overwrite)
+        exclusive = not overwrite and bool(mro & CONDITIONAL_CREATE_FILESYSTEMS)
+        return DeferredCommitWriter(fs, path, uri, overwrite=overwrite, exclusive=exclusive)
     return TemporaryKeyWriter(fs, path, uri, overwrite=overwrite)
 
 
@@ -201,18 +212,26 @@ class LocalFileWriter:
 
 
 class DeferredCommitWriter:
-    """Straight to the destination key, with ``autocommit=False``: ``commit()`` publishes, ``discard()`` aborts."""
+    """
+    Straight to the destination key, with ``autocommit=False``: ``commit()`` publishes, ``discard()`` aborts.
 
-    def __init__(self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> None:
+    :param exclusive: Open with mode ``xb``: the store refuses, at commit, to replace an existing object
+        (see :data:`CONDITIONAL_CREATE_FILESYSTEMS`).
+    """
+
+    def __init__(
+        self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool, exclusive: bool = False
+    ) -> None:
         self.fs = fs
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
+        self.mode = "xb" if exclusive else "wb"
         self._file: Any = None
 
     def open(self) -> None:
         try:
-            self._file = self.fs.open(self.path, "wb", autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
+            self._file = self.fs.open(self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
         except Exception as e:
             raise _write_error(self.uri, "opening an upload", e) from None
 
@@ -225,6 +244,8 @@ class DeferredCommitWriter:
 
     def commit(self) -> None:
         if not self.overwrite:
+            # Only narrows the window on stores without conditional writes (or that ignore If-None-Match):
+            # with mode xb it is the store that refuses, at the commit below.
             self.fs.invalidate_cache(self.path)
             if self.fs.exists(self.path):
                 raise exists_error(self.uri)
@@ -233,6 +254,9 @@ class DeferredCommitWriter:
             f.close()  # uploads the last part; with autocommit=False nothing is published yet
             f.commit()  # completes the multipart upload (or puts a small file in one request)
         except Exception as e:
+            # The unfinished upload is left to abort(), which the caller runs on any failure.
+            if self.mode == "xb" and _refused_as_existing(e):
+                raise exists_error(self.uri) from None
             raise _write_error(self.uri, "completing the upload", e) from None
         finally:
             self._forget(f)
@@ -268,6 +292,24 @@ class DeferredCommitWriter:
                 files.remove(f)
             except ValueError:
                 pass
+
+
+def _refused_as_existing(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it) is the store refusing a conditional write: the key exists."""
+    seen: BaseException | None = error
+    for _ in range(8):  # s3fs wraps botocore's ClientError; the chain is short
+        if seen is None:
+            return False
+        if isinstance(seen, FileExistsError):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code in _CONDITIONAL_REFUSALS or status == 412:
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class TemporaryKeyWriter:
