@@ -5,9 +5,9 @@ Three writers, one small interface (:class:`AtomicWriter`): ``open()``, ``write(
 (drop everything written, start again at byte 0), ``commit()`` (make the file appear at the
 destination) and ``abort()`` (leave the destination as it was, remove every temporary).
 
-- :class:`LocalFileWriter`: a temporary sibling file in the destination's directory, fsynced, then
-  renamed onto the destination (``os.replace``, or ``os.link`` when the destination must not be
-  clobbered).
+- :class:`LocalFileWriter`: a temporary sibling file in the destination's directory, locked while it is
+  written, fsynced, then renamed onto the destination (``os.replace``, or ``os.link`` when the destination
+  must not be clobbered).
 - :class:`DeferredCommitWriter`: an object store whose files honour fsspec's ``autocommit=False``
   (s3fs, gcsfs): bytes go straight to the destination key as an unfinished upload that ``commit()``
   completes and ``discard()`` aborts (for S3, a multipart upload). Without overwrite, S3 is asked for a
@@ -15,16 +15,23 @@ destination) and ``abort()`` (leave the destination as it was, remove every temp
   appeared meanwhile, whoever wrote it.
 - :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
   destination by ``fs.mv`` on success, removed on failure.
+
+The local and temporary-key writers first remove the temporaries a killed try left (see ``_temporaries``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
+from airflow_provider_asana.hooks._temporaries import (
+    create_locked,
+    remove_abandoned_files,
+    remove_abandoned_keys,
+    temporary_name,
+)
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -72,11 +79,6 @@ def is_local(fs: AbstractFileSystem) -> bool:
     return bool({"file", "local"} & set(protocols))
 
 
-def temporary_name(name: str) -> str:
-    """A hidden, unique sibling name for ``name``: ``.<name>.<random>.partial``."""
-    return f".{name}.{secrets.token_hex(6)}.partial"
-
-
 def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> AtomicWriter:
     """
     Choose the writer for ``path`` on ``fs``.
@@ -111,20 +113,26 @@ def _write_error(uri: str, what: str, error: BaseException) -> AsanaDownloadErro
 
 
 class LocalFileWriter:
-    """A temporary sibling file, fsynced, then renamed onto the destination; written back as it grows."""
+    """
+    A temporary sibling file, fsynced, then renamed onto the destination; written back as it grows.
+
+    The temporary is ``flock``-ed from its creation until it is renamed or removed, so that the next try
+    can tell it from one a killed try left (which it removes before creating its own).
+    """
 
     def __init__(self, path: str, uri: str, *, overwrite: bool) -> None:
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
         self.directory, self.name = os.path.split(path)
-        self.temporary = os.path.join(self.directory, temporary_name(self.name))
+        self.temporary: str | None = None
         self._file: Any = None
 
     def open(self) -> None:
         try:
             os.makedirs(self.directory, exist_ok=True)
-            fd = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            remove_abandoned_files(self.directory, self.name)
+            self.temporary, fd = create_locked(self.directory, self.name)
         except OSError as e:
             raise _write_error(self.uri, f"creating a temporary file in {self.directory}", e) from None
         # Writes come in large chunks: let them go straight to the kernel.
@@ -153,13 +161,23 @@ class LocalFileWriter:
     def commit(self) -> None:
         try:
             os.fsync(self._file.fileno())
-            self._file.close()
         except OSError as e:
             raise _write_error(self.uri, "flushing the temporary file to disk", e) from None
+        # Closed (so unlocked) only once renamed: until then no other try may take it for abandoned.
         self._promote()
+        self.temporary = None
+        self._close()
         self._fsync_directory()
 
+    def _close(self) -> None:
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError as e:
+                log.debug("Closing the temporary file of %s failed: %s", self.uri, e)
+
     def _promote(self) -> None:
+        assert self.temporary is not None
         if self.overwrite:
             try:
                 os.replace(self.temporary, self.path)
@@ -198,17 +216,15 @@ class LocalFileWriter:
             os.close(fd)
 
     def abort(self) -> None:
-        if self._file is not None and not self._file.closed:
+        temporary, self.temporary = self.temporary, None
+        if temporary is not None:
             try:
-                self._file.close()
-            except OSError:
+                os.unlink(temporary)  # still locked: removed before the lock goes
+            except FileNotFoundError:
                 pass
-        try:
-            os.unlink(self.temporary)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("Could not remove the temporary file %s: %s", self.temporary, e)
+            except OSError as e:
+                log.warning("Could not remove the temporary file %s: %s", temporary, e)
+        self._close()
 
 
 class DeferredCommitWriter:
@@ -231,7 +247,9 @@ class DeferredCommitWriter:
 
     def open(self) -> None:
         try:
-            self._file = self.fs.open(self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
+            self._file = self.fs.open(
+                self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE
+            )
         except Exception as e:
             raise _write_error(self.uri, "opening an upload", e) from None
 
@@ -320,11 +338,13 @@ class TemporaryKeyWriter:
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
-        parent, _, name = path.rstrip("/").rpartition("/")
-        self.temporary = f"{parent}/{temporary_name(name)}" if parent else temporary_name(name)
+        self._parent, _, self._name = path.rstrip("/").rpartition("/")
+        name = temporary_name(self._name)
+        self.temporary = f"{self._parent}/{name}" if self._parent else name
         self._file: Any = None
 
     def open(self) -> None:
+        remove_abandoned_keys(self.fs, self._parent, self._name)
         try:
             self._file = self.fs.open(self.temporary, "wb", block_size=OBJECT_STORE_BLOCK_SIZE)
         except Exception as e:

@@ -174,7 +174,8 @@ def _check_destination(fs: Any, key: str, uri: str, *, overwrite: bool) -> None:
         ) from None
     if is_dir:
         raise AsanaDownloadError(
-            f"destination {uri} is a directory: name the file to write, e.g. {uri.rstrip('/')}/{EXAMPLE_FILE_NAME}."
+            f"destination {uri} is a directory: name the file to write, e.g. "
+            f"{uri.rstrip('/')}/{EXAMPLE_FILE_NAME}."
         )
     if exists and not overwrite:
         raise exists_error(uri)
@@ -661,8 +662,8 @@ class _Download:
                 f"Download of Asana organization export {self.export_gid} refused: the download host sent no "
                 "Content-Length, so a transfer cut short would look complete, and with verify_gzip=False "
                 f"nothing else can prove the file whole. Nothing was stored at {self.uri}. Pass "
-                "verify_gzip=True (a full gzip decode proves it complete), or find what strips Content-Length "
-                "between the worker and the download host (a proxy)."
+                "verify_gzip=True (a full gzip decode proves it complete), or find what strips "
+                "Content-Length between the worker and the download host (a proxy)."
             )
         if not self.pipeline.size_unknown:
             log.warning(

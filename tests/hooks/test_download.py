@@ -229,7 +229,7 @@ def test_unknown_size_is_refused_when_verification_is_off(start, dest):
 
 
 def test_unknown_size_body_cut_short_fails_the_gzip_check(start, dest):
-    """With verify_gzip=True the decode proves the file complete: a clean early close is caught as a truncation."""
+    """With verify_gzip=True the decode proves the file complete: a clean early close is a truncation."""
     emu, hook, gid = start(export_size=MIB)
     emu.set_faults(omit_content_length=True, drop_download=1, drop_after_bytes=300_000)
 
@@ -328,10 +328,16 @@ def test_destination_ending_in_a_slash_is_refused_before_any_request(start, tmp_
 
 @pytest.mark.parametrize(
     "destination",
-    ["s3://aws_conn@bucket/prefix/", "/data/asana/", "gs://gcp_conn@bucket/", ObjectStoragePath("s3://aws_conn@bucket/")],
+    [
+        "s3://aws_conn@bucket/prefix/",
+        "/data/asana/",
+        "gs://gcp_conn@bucket/",
+        ObjectStoragePath("s3://aws_conn@bucket/"),
+    ],
 )
 def test_folder_destination_is_refused_naming_the_file_to_add(destination):
-    with pytest.raises(ValueError, match=r"ends in '/'.*Name the file, e.g. .*/organization_export\.json\.gz\.$"):
+    expected = r"ends in '/'.*Name the file, e.g. .*/organization_export\.json\.gz\.$"
+    with pytest.raises(ValueError, match=expected):
         AsanaHook(asana_conn_id="not_looked_up").download_organization_export("1", destination)
 
 

@@ -190,15 +190,20 @@ def test_s3_second_writer_cannot_replace_what_the_first_committed(s3, other_s3_f
 
 @pytest.mark.parametrize(
     ("code", "status", "refused"),
-    [("PreconditionFailed", 412, True), ("ConditionalRequestConflict", 409, True), ("AccessDenied", 403, False)],
+    [
+        ("PreconditionFailed", 412, True),
+        ("ConditionalRequestConflict", 409, True),
+        ("AccessDenied", 403, False),
+    ],
 )
 def test_s3_refusals_of_a_conditional_write_mean_already_exists(code, status, refused):
-    """What s3fs raises for S3's answers (moto only ever sends the 412): a 409 conflict is another writer too."""
+    """What s3fs raises for S3's answers (moto only sends the 412): a 409 conflict is another writer too."""
     from botocore.exceptions import ClientError
     from s3fs.errors import translate_boto_error
 
     answer = {"Error": {"Code": code, "Message": "m", "Condition": "If-None-Match"}}
-    error = translate_boto_error(ClientError({**answer, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"))
+    metadata = {"ResponseMetadata": {"HTTPStatusCode": status}}
+    error = translate_boto_error(ClientError({**answer, **metadata}, "PutObject"))
 
     assert _refused_as_existing(error) is refused
 
