@@ -75,20 +75,19 @@ def test_temporary_of_a_try_killed_mid_download_is_removed_by_the_next_try(start
     emu, hook, gid = start(export_size=4 * MIB)
     # The first 1 MiB chunk is written after about 2 s, the last after 8 s: killed in between.
     emu.set_faults(slow_download_bps=500_000)
-    killed = child(DOWNLOAD, gid, str(dest))
-    try:
 
-        def partly_written() -> bool:
-            assert killed.poll() is None, "the download ended before it could be killed"
-            names = temporaries(dest.parent) if dest.parent.exists() else []
-            return any((dest.parent / name).stat().st_size for name in names)
+    def partly_written() -> bool:
+        assert killed.poll() is None, "the download ended before it could be killed"
+        names = temporaries(dest.parent) if dest.parent.exists() else []
+        return any((dest.parent / name).stat().st_size for name in names)
 
-        wait_for(partly_written)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait(30)
+    with child(DOWNLOAD, gid, str(dest)) as killed:
+        try:
+            wait_for(partly_written)
+        finally:
+            killed.send_signal(signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
-    [left] = temporaries(dest.parent)  # what a killed try leaves: nobody could remove it
+    assert len(temporaries(dest.parent)) == 1  # what a killed try leaves: nobody could remove it
     emu.clear_faults()
 
     hook.download_organization_export(gid, dest)
@@ -101,19 +100,18 @@ def test_temporary_of_a_try_killed_mid_download_is_removed_by_the_next_try(start
 def test_temporary_of_a_live_writer_is_left_alone(start, dest):
     emu, hook, gid = start()
     dest.parent.mkdir()
-    live = child(LIVE_WRITER, str(dest), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        held = Path(live.stdout.readline().strip())
-        assert held.parent == dest.parent and is_temporary_of(held.name, dest.name)
+    with child(LIVE_WRITER, str(dest), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as live:
+        try:
+            held = Path(live.stdout.readline().strip())
+            assert held.parent == dest.parent and is_temporary_of(held.name, dest.name)
 
-        hook.download_organization_export(gid, dest)
+            hook.download_organization_export(gid, dest)
 
-        assert same_bytes(dest, emu.export_file(gid))
-        assert temporaries(dest.parent) == [held.name]  # the live writer's, untouched
-        assert held.read_bytes() == b"a live writer's bytes"
-    finally:
-        live.send_signal(signal.SIGKILL)  # now it dies without cleaning up...
-        live.wait(30)
+            assert same_bytes(dest, emu.export_file(gid))
+            assert temporaries(dest.parent) == [held.name]  # the live writer's, untouched
+            assert held.read_bytes() == b"a live writer's bytes"
+        finally:
+            live.send_signal(signal.SIGKILL)  # now it dies without cleaning up...
 
     hook.download_organization_export(gid, dest, overwrite=True)
 
