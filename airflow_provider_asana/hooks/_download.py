@@ -516,6 +516,15 @@ class _Download:
                 "Retry later; if it persists, contact Asana support with the export gid."
             )
         self.secrets.add(url)
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.settings.is_local_plain_http):
+            raise AsanaDownloadError(
+                f"Asana organization export {self.export_gid}'s download_url is not https (scheme "
+                f"{parts.scheme or 'none'!r}, host {parts.hostname or '?'}): a presigned URL must not "
+                "travel in clear text, so it was not fetched. Check that the connection's host is Asana's "
+                "API (empty, or https://app.asana.com/api/1.0) and not a proxy rewriting URLs; plain http is "
+                "accepted only from an API on this machine's loopback address (the emulator)."
+            )
         self.url = url
 
     # -- one request ---------------------------------------------------------------------------------

@@ -74,9 +74,9 @@ class AsanaHook(BaseHook):
         from airflow.sdk.log import mask_secret
 
         conn = self.get_connection(self.asana_conn_id)
-        settings = ConnectionSettings.from_connection(conn, conn.extra_dejson)
-        mask_secret(settings.token)
-        return settings
+        for secret in _token_forms(conn.password):
+            mask_secret(secret)
+        return ConnectionSettings.from_connection(conn, conn.extra_dejson)
 
     async def aget_settings(self) -> ConnectionSettings:
         """The parsed connection, looked up without blocking the event loop."""
@@ -84,15 +84,23 @@ class AsanaHook(BaseHook):
             from airflow.sdk.log import amask_secret
 
             conn = await self.aget_connection(self.asana_conn_id)
+            for secret in _token_forms(conn.password):
+                await amask_secret(secret)
             settings = ConnectionSettings.from_connection(conn, await conn.aextra_dejson())
-            await amask_secret(settings.token)
             self.__dict__["settings"] = settings
         return self.__dict__["settings"]
 
     @cached_property
     def session(self) -> requests.Session:
-        """The hook's one ``requests.Session``: pooled, reused connections."""
-        return requests.Session()
+        """
+        The hook's one ``requests.Session``: pooled, reused connections.
+
+        Proxies and CA bundles still come from the environment (``HTTPS_PROXY``, ``NO_PROXY``,
+        ``REQUESTS_CA_BUNDLE``); credentials from ``~/.netrc`` never replace the connection's token.
+        """
+        session = requests.Session()
+        session.auth = _connection_token_only
+        return session
 
     def get_conn(self) -> requests.Session:
         """Return the hook's HTTP session."""
@@ -344,6 +352,24 @@ def _never_connected(error: requests.ConnectionError) -> bool:
     """True when urllib3 failed before a connection existed, i.e. nothing was sent."""
     reason = getattr(error.args[0], "reason", None) if error.args else None
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _connection_token_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """
+    The session's ``auth``: leaves the request's own ``Authorization`` header (the connection's token) alone.
+
+    A session without ``auth`` lets ``requests`` put ``~/.netrc`` credentials for the API host in its place
+    (``Session.prepare_request`` calls ``get_netrc_auth`` when ``trust_env`` is on and no auth is set).
+    Setting an auth turns off only that; ``trust_env`` stays on for proxies and CA bundles.
+    """
+    return request
+
+
+def _token_forms(password: Any) -> list[str]:
+    """The connection's password as stored and as sent (stripped): both are masked before any check."""
+    if not isinstance(password, str):
+        return []
+    return [value for value in dict.fromkeys((password.strip(), password)) if value]
 
 
 def _export_params(opt_fields: Sequence[str] | str, opt_pretty: bool) -> dict[str, Any]:
