@@ -31,7 +31,12 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
-from airflow_provider_asana.hooks._api import RETRYABLE_STATUSES, user_agent
+from airflow_provider_asana.hooks._api import (
+    RETRYABLE_STATUSES,
+    parse_retry_after,
+    retry_after_over_budget,
+    user_agent,
+)
 from airflow_provider_asana.hooks._atomic_write import AtomicWriter, is_local, make_writer
 from airflow_provider_asana.hooks._gzip_verify import GzipError, StreamChecker
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
@@ -601,7 +606,14 @@ class _Download:
         if status == 403:
             raise _Retry(f"{host} refused the download URL with HTTP 403{said}", refresh=True)
         if status in RETRYABLE_STATUSES:
-            retry_after = _int_header(response, "Retry-After")
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), response.headers.get("Date"))
+            budget = self.settings.max_retry_wait
+            if retry_after is not None and retry_after > budget:
+                too_long = retry_after_over_budget(host, retry_after, budget, budget)
+                raise AsanaDownloadError(
+                    f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP "
+                    f"{status}{said}. {too_long} Nothing was stored at {self.uri}."
+                )
             raise _Retry(f"{host} answered HTTP {status}{said}", wait=retry_after)
         raise AsanaDownloadError(
             f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP {status}{said} "
