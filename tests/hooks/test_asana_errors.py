@@ -24,6 +24,8 @@ EXPORT = {"gid": EXPORT_GID, "resource_type": "organization_export", "state": "p
           "created_at": "2026-11-27T10:00:00.000Z", "organization": {"gid": WORKSPACE, "name": "Acme"}}
 RATE_LIMITED = {"errors": [{"message": "You have made too many requests recently."}]}
 
+pytestmark = pytest.mark.usefixtures("restore_secrets_masker")
+
 
 @pytest.fixture
 def rsps():

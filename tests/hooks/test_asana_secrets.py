@@ -20,6 +20,8 @@ BASE = "https://asana.test/api/1.0"
 ME = {"data": {"gid": "1", "name": "Export Bot", "workspaces": [{"gid": WORKSPACE, "name": "Acme"}]}}
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
+pytestmark = pytest.mark.usefixtures("restore_secrets_masker")
+
 
 @pytest.fixture
 def rsps():
