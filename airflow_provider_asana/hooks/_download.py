@@ -31,7 +31,12 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
-from airflow_provider_asana.hooks._api import RETRYABLE_STATUSES, user_agent
+from airflow_provider_asana.hooks._api import (
+    RETRYABLE_STATUSES,
+    parse_retry_after,
+    retry_after_over_budget,
+    user_agent,
+)
 from airflow_provider_asana.hooks._atomic_write import AtomicWriter, exists_error, is_local, make_writer
 from airflow_provider_asana.hooks._gzip_verify import GzipError, StreamChecker
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
@@ -541,6 +546,15 @@ class _Download:
                 "Retry later; if it persists, contact Asana support with the export gid."
             )
         self.secrets.add(url)
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.settings.is_local_plain_http):
+            raise AsanaDownloadError(
+                f"Asana organization export {self.export_gid}'s download_url is not https (scheme "
+                f"{parts.scheme or 'none'!r}, host {parts.hostname or '?'}): a presigned URL must not "
+                "travel in clear text, so it was not fetched. Check that the connection's host is Asana's "
+                "API (empty, or https://app.asana.com/api/1.0) and not a proxy rewriting URLs; plain http is "
+                "accepted only from an API on this machine's loopback address (the emulator)."
+            )
         self.url = url
 
     # -- one request ---------------------------------------------------------------------------------
@@ -619,7 +633,14 @@ class _Download:
         if status == 403:
             raise _Retry(f"{host} refused the download URL with HTTP 403{said}", refresh=True)
         if status in RETRYABLE_STATUSES:
-            retry_after = _int_header(response, "Retry-After")
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), response.headers.get("Date"))
+            budget = self.settings.max_retry_wait
+            if retry_after is not None and retry_after > budget:
+                too_long = retry_after_over_budget(host, retry_after, budget, budget)
+                raise AsanaDownloadError(
+                    f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP "
+                    f"{status}{said}. {too_long} Nothing was stored at {self.uri}."
+                )
             raise _Retry(f"{host} answered HTTP {status}{said}", wait=retry_after)
         raise AsanaDownloadError(
             f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP {status}{said} "
