@@ -1,6 +1,6 @@
 """
 The Markdown pages hold: every relative link and anchor resolves, every include block shows its source's
-current code, and every Python block compiles.
+current code, every Python block compiles, and the README's quick start is a Dag that loads.
 
 The checker is ``scripts/markdown_docs.py`` (``make docs`` refreshes the include blocks); the tests at the end
 check the checker on pages made up for them.
@@ -37,7 +37,7 @@ PAGE_IDS = [str(page.relative_to(REPO)) for page in PAGES]
 
 def test_the_pages_are_found():
     found = set(PAGE_IDS)
-    assert {"README.md", "CHANGELOG.md", "benchmarks/README.md"} <= found
+    assert {"README.md", "CHANGELOG.md", "benchmarks/README.md", "docs/index.md"} <= found
     assert not any(page.startswith(".") for page in found), found
 
 
@@ -55,6 +55,32 @@ def test_include_blocks_are_current(page: Path):
 def test_python_blocks_compile(page: Path):
     for line, code in docs.code_blocks(page.read_text(encoding="utf-8"), "python"):
         compile(code, f"{page.relative_to(REPO)}:{line}", "exec")
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_the_index():
+    readme = {target.split("#")[0] for _, target in docs.links((REPO / "README.md").read_text())}
+    index = {target.split("#")[0] for _, target in docs.links((REPO / "docs" / "index.md").read_text())}
+    for page in sorted((REPO / "docs").glob("*.md")):
+        if page.name != "index.md":
+            assert f"docs/{page.name}" in readme, f"README.md does not link to docs/{page.name}"
+            assert page.name in index, f"docs/index.md does not link to {page.name}"
+
+
+def test_readme_quick_start_is_a_dag_that_loads(tmp_path: Path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quick_start = readme[readme.index("## Quick start") :]
+    _, code = next(docs.code_blocks(quick_start, "python"))
+    (tmp_path / "quick_start.py").write_text(code, encoding="utf-8")
+
+    bag = DagBag(dag_folder=str(tmp_path))
+
+    assert bag.import_errors == {}
+    (dag,) = bag.dags.values()
+    assert {t.task_id for t in dag.tasks} == {"create", "wait", "land"}
+    assert dag.get_task("create").downstream_task_ids == {"wait"}
+    assert dag.get_task("wait").downstream_task_ids == {"land"}
 
 
 # -- the checker itself -----------------------------------------------------------------------------------
