@@ -93,6 +93,7 @@ def test_readme_quick_start_is_a_dag_that_loads(tmp_path: Path):
         ("The `asana` connection", "the-asana-connection"),
         ("Operators, sensor, trigger", "operators-sensor-trigger"),
         ("`asana_organization_export_to_lake`", "asana_organization_export_to_lake"),
+        ("Counts per `__type`, not _emphasis_", "counts-per-__type-not-emphasis"),
         ("From a `@task`: the hook", "from-a-task-the-hook"),
         ("**Bold**, _emphasis_ and snake_case", "bold-emphasis-and-snake_case"),
         ("A [linked](other.md#x) heading", "a-linked-heading"),
