@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints-3.11.txt
 STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test demo bench system-test clean
+.PHONY: install test demo bench docs system-test clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Refresh the code blocks docs/*.md include from example_dags/ (scripts/markdown_docs.py; standard library only).
+docs:
+	$(PYTHON) scripts/markdown_docs.py
 
 # The production-shaped system test (tests/deployment/, pytest -m deployment): PostgreSQL, Redis, Chromium
 # from Debian (installed only when missing), the Celery provider, the Postgres drivers and Playwright from

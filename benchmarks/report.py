@@ -2,7 +2,7 @@
 Results: one section per benchmark, printed as a table and kept in ``benchmarks/results.json``.
 
 ``python -m benchmarks.report [results.json]`` prints the Markdown table of a results file (what the
-README's Performance section shows).
+Performance page, ``docs/performance.md``, shows).
 """
 
 from __future__ import annotations

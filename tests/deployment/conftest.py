@@ -1,5 +1,5 @@
 """
-Fixtures of the production-shaped system test (``make system-test``; README "Running in production").
+Fixtures of the production-shaped system test (``make system-test``; ``docs/production.md``).
 
 Every test here is marked ``deployment``, which ``pyproject.toml`` deselects by default: ``make test``
 never runs them; ``pytest -m deployment tests/deployment`` does. One deployment serves the whole session
