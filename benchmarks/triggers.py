@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.measure import alternate
 from benchmarks.report import figure, goal, section
-from benchmarks.workspace import WORK, EmulatorProcess, TOKEN
+from benchmarks.workspace import TOKEN, WORK, EmulatorProcess
 
 TITLE = "concurrent triggers on one event loop"
 POLLS = 3
@@ -150,8 +150,12 @@ def _section(count: int, interval: float, latency: float, cap: float, runs: int,
 
 def _sync_trigger_class(deadline: float) -> type:
     from airflow.triggers.base import TriggerEvent
+
     from airflow_provider_asana.hooks.asana import AsanaHook
-    from airflow_provider_asana.triggers.organization_export import STATE_FIELDS, AsanaOrganizationExportTrigger
+    from airflow_provider_asana.triggers.organization_export import (
+        STATE_FIELDS,
+        AsanaOrganizationExportTrigger,
+    )
 
     class SyncCallTrigger(AsanaOrganizationExportTrigger):
         """

@@ -108,23 +108,23 @@ BYTES_PER_SECOND = Values(
 EXPORT_STATE = Values("'error' or None", lambda v: v in ("error", None), choices=("error",), example="error")
 
 
-def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | None) -> Any:  # noqa: A002
+def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | None) -> Any:
     # The keys are Declaration's fields: Faults.declarations() adds the name and default.
     metadata = {"kind": kind, "values": values, "help": help, "flag": flag}
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def counter(help: str) -> Any:  # noqa: A002 - argparse's name
+def counter(help: str) -> Any:  # `help`: argparse's name
     """A fault that misbehaves on the next N matching requests, counting down; off at 0."""
     return _declare(0, "counter", COUNT, help, None)
 
 
-def switch(help: str) -> Any:  # noqa: A002
+def switch(help: str) -> Any:
     """A fault that is on or off (a command-line flag without a value)."""
     return _declare(False, "switch", SWITCH, help, None)
 
 
-def value(default: Any, values: Values, help: str, *, flag: str | None = None) -> Any:  # noqa: A002
+def value(default: Any, values: Values, help: str, *, flag: str | None = None) -> Any:
     """A setting of another fault, or a fault with a value; ``flag`` overrides ``--<name-with-dashes>``."""
     return _declare(default, "value", values, help, flag)
 

@@ -124,7 +124,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         """The state being served."""
         return self.server.app
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             sys.stderr.write(f"[asana-emulator {self.host_kind}] {self.address_string()} - {format % args}\n")
 

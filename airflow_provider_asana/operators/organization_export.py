@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
 from airflow_provider_asana.hooks._api import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.hooks.asana import AsanaHook

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import (
     TaskDeferralError,
     TaskDeferralTimeout,
 )
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.triggers.organization_export import (

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
+
 from airflow_provider_asana.hooks.asana import AsanaHook
 
 if TYPE_CHECKING:

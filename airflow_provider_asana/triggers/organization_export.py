@@ -8,9 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
 from airflow_provider_asana.exceptions import AsanaAPIError
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState, describe_failed_export, describe_unknown_state
+from airflow_provider_asana.states import (
+    OrganizationExportState,
+    describe_failed_export,
+    describe_unknown_state,
+)
 
 #: What the trigger asks for: the state and who the export belongs to, never the download URL.
 STATE_FIELDS = ("state", "organization", "organization.name")

@@ -118,7 +118,7 @@ def _ref(section: str, name: str) -> dict[str, str]:
 
 def _synthetic_spec() -> dict[str, Any]:
     """Three paths; components chained across sections, in a cycle, some reached only from a dropped path."""
-    json_of = lambda schema: {"content": {"application/json": {"schema": schema}}}  # noqa: E731
+    json_of = lambda schema: {"content": {"application/json": {"schema": schema}}}
     return {
         "openapi": "3.0.0",
         "info": {"title": "Synthetic", "version": "7"},

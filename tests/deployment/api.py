@@ -325,7 +325,7 @@ class LakeWatcher(threading.Thread):
                     if size is not None:
                         self.sightings.append((now, self.key, size))
                 self.polls += 1
-            except Exception as e:  # noqa: BLE001 - recorded, reported by the scenario
+            except Exception as e:  # recorded, reported by the scenario
                 self.errors.append(f"{type(e).__name__}: {e}")
             self._halt.wait(self.interval)
 

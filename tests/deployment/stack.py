@@ -269,7 +269,7 @@ def wait_for(
                 return value
         except (AssertionError, StackError):
             raise
-        except Exception as e:  # noqa: BLE001 - not ready yet
+        except Exception as e:  # not ready yet
             last_error = e
         for proc in procs:
             if proc.popen is not None and not proc.running:

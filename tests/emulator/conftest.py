@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_asana.emulator import AsanaEmulator
+
 from tests.emulator.helpers import Api
 
 

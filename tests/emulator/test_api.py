@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_asana.emulator.errors import ERRORS_HELP
+
 from tests.emulator.helpers import FULL_FIELDS, Api
 
 

@@ -14,6 +14,7 @@ from airflow_provider_asana.emulator import AsanaEmulator, Faults, RequestRecord
 from airflow_provider_asana.emulator.cli import build_parser, faults_from
 from airflow_provider_asana.emulator.faults import Declaration
 from airflow_provider_asana.emulator.records import token_label
+
 from tests.emulator.helpers import Api
 
 

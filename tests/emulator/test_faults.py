@@ -13,6 +13,7 @@ import requests
 
 from airflow_provider_asana.emulator import Faults
 from airflow_provider_asana.emulator.errors import RATE_LIMIT_MESSAGE
+
 from tests.emulator.helpers import Api
 
 

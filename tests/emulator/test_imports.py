@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import airflow_provider_asana.emulator
+
 from tests.import_graph import cycles, import_graph, imports, module_files
 
 PACKAGE = "airflow_provider_asana.emulator"

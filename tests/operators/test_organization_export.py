@@ -5,11 +5,12 @@ from types import SimpleNamespace
 import pytest
 import requests
 import responses
+from airflow.sdk.exceptions import AirflowFailException
 from structlog.testing import capture_logs
 
-from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_asana.exceptions import AsanaAPIError
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
+
 from tests.conftest import WORKSPACE, set_asana_connection
 
 KEY = AsanaCreateOrganizationExportOperator.external_id_key

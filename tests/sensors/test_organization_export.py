@@ -3,7 +3,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowSensorTimeout,
@@ -11,10 +10,12 @@ from airflow.sdk.exceptions import (
     TaskDeferralError,
     TaskDeferred,
 )
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger
+
 from tests.conftest import set_asana_connection
 
 

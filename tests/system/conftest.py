@@ -114,10 +114,9 @@ def uri_to_path(uri: str) -> Path:
 
 def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
     """A task's XCom, read from the metadata DB."""
-    from sqlalchemy import select
-
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         value = session.scalar(
@@ -133,10 +132,9 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> A
 
 def asset_events(run_id: str) -> list[dict[str, Any]]:
     """The asset events a Dag run emitted: ``[{"asset": name, "uri": uri, "extra": {...}}]``."""
-    from sqlalchemy import select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(
@@ -149,10 +147,9 @@ def asset_events(run_id: str) -> list[dict[str, Any]]:
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:
-    from sqlalchemy import select
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(

@@ -25,10 +25,9 @@ SUCCESS = "success"
 
 
 def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
-    from sqlalchemy import select
-
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         return session.scalar(
@@ -38,10 +37,9 @@ def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
 
 def _deferred_export_gids(since: datetime) -> set[str]:
     """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
-    from sqlalchemy import select
-
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         return {

@@ -281,8 +281,9 @@ def test_io_recorder_sees_file_and_socket_io(tmp_path, asana_emulator):
 def test_parsing_does_no_io_and_no_lookups(path, system_env, asana_emulator, monkeypatch, lookups):
     # Import what the Dag file imports first: the provider's own import cost is not the Dag's.
     import airflow.sdk  # noqa: F401
-    import airflow_provider_asana.operators.organization_export  # noqa: F401
-    import airflow_provider_asana.sensors.organization_export  # noqa: F401
+
+    import airflow_provider_asana.operators.organization_export
+    import airflow_provider_asana.sensors.organization_export
     import airflow_provider_asana.transfers.organization_export_to_object_storage  # noqa: F401
 
     # A working connection to the emulator: any HTTP call at parse time would show in its request log.

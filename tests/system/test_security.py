@@ -78,10 +78,9 @@ def _leaks(text: str, run: dict[str, Any]) -> list[str]:
 
 
 def _run_id() -> str:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         runs = session.scalars(
@@ -96,9 +95,8 @@ def _run_id() -> str:
 
 def _rows(table: str, where: str = "", params: dict | None = None) -> list[dict[str, Any]]:
     """Every row of a metadata table, each column as text."""
-    from sqlalchemy import text
-
     from airflow import settings
+    from sqlalchemy import text
 
     with settings.engine.connect() as connection:
         result = connection.execute(text(f"SELECT * FROM {table} {where}"), params or {})
@@ -151,10 +149,9 @@ def test_no_secret_in_rendered_task_instance_fields(leak_run):
 
 
 def test_no_secret_in_the_trigger_table(leak_run):
-    from sqlalchemy import select
-
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     rows = _rows("trigger")
     assert any("AsanaOrganizationExportTrigger" in row["classpath"] for row in rows)
@@ -166,9 +163,8 @@ def test_no_secret_in_the_trigger_table(leak_run):
 
 
 def test_no_secret_anywhere_in_the_metadata_db(leak_run):
-    from sqlalchemy import inspect
-
     from airflow import settings
+    from sqlalchemy import inspect
 
     tables = inspect(settings.engine).get_table_names()
     assert {"xcom", "rendered_task_instance_fields", "trigger", "task_instance", "log"} <= set(tables)

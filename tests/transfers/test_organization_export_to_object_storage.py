@@ -3,14 +3,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
+
 from airflow_provider_asana.exceptions import AsanaDownloadError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
+
 from tests.transfers.download_support import connect, finished_export, same_bytes
 
 

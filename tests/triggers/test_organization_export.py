@@ -6,10 +6,11 @@ import json
 import time
 
 import pytest
-
 from airflow.triggers.base import TriggerEvent
+
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger, export_outcome
+
 from tests.conftest import set_asana_connection
 
 
