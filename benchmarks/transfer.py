@@ -148,7 +148,9 @@ def _section(size: int, runs: int, samples: dict[str, dict[str, list[float]]]) -
             "ratio": figure("throughput ours / curl (same round)", "x", [c / o for c, o in zip(curl, ours)]),
         }  # fmt: skip
     figures["verify_s"] = figure("ours, verify_gzip=True: wall time", "s", verify)
-    figures["verify_cpu"] = figure("ours, verify_gzip=True: CPU time (all threads)", "s", samples["ours_verify"]["cpu"])
+    figures["verify_cpu"] = figure(
+        "ours, verify_gzip=True: CPU time (all threads)", "s", samples["ours_verify"]["cpu"]
+    )
     if gzip_t:
         figures["gzip_t_s"] = figure("gzip -t of the same file: wall time", "s", gzip_t)
     if curl and gzip_t:
@@ -172,5 +174,7 @@ def _section(size: int, runs: int, samples: dict[str, dict[str, list[float]]]) -
             "" if vr <= 0.8 else f"over by {(vr / 0.8 - 1) * 100:.0f}%",
         ))  # fmt: skip
     else:
-        goals.append(goal("verified wall time <= 0.8x max(curl, gzip -t)", "curl or gzip not installed", None))
+        goals.append(
+            goal("verified wall time <= 0.8x max(curl, gzip -t)", "curl or gzip not installed", None)
+        )
     return section(TITLE, {"export_bytes": size, "export_mib": size // MIB, "runs": runs}, figures, goals)

@@ -95,7 +95,9 @@ def run(
     return _section(count, interval, latency, sync_cap, runs, samples)
 
 
-def _section(count: int, interval: float, latency: float, cap: float, runs: int, samples: dict) -> dict[str, Any]:
+def _section(
+    count: int, interval: float, latency: float, cap: float, runs: int, samples: dict
+) -> dict[str, Any]:
     ours, sync = samples["async"], samples["sync"]
     ideal = POLLS * interval + latency
     figures = {
@@ -168,9 +170,13 @@ def _sync_trigger_class(deadline: float) -> type:
         async def run(self):  # type: ignore[override]
             hook = AsanaHook(asana_conn_id=self.asana_conn_id)
             while time.monotonic() < deadline:
-                export = hook.get_organization_export(self.export_gid, opt_fields=STATE_FIELDS)  # blocks the loop
+                export = hook.get_organization_export(
+                    self.export_gid, opt_fields=STATE_FIELDS
+                )  # blocks the loop
                 if export.get("state") in ("finished", "error"):
-                    yield TriggerEvent(self._event("success" if export["state"] == "finished" else "error", ""))
+                    yield TriggerEvent(
+                        self._event("success" if export["state"] == "finished" else "error", "")
+                    )
                     return
                 await asyncio.sleep(self.poll_interval)
 
@@ -254,7 +260,9 @@ async def _triggerer(mode: str, gids: list[str], interval: float, cap: float) ->
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.triggers")
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "GIDS_FILE", "INTERVAL", "SYNC_CAP"), required=True)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("MODE", "GIDS_FILE", "INTERVAL", "SYNC_CAP"), required=True
+    )
     args = parser.parse_args(argv)
     mode, gids_file, interval, cap = args.child
     from benchmarks.workspace import setup_process

@@ -99,11 +99,15 @@ class EmulatorProcess:
             "--latency", str(self.latency),
         ]  # fmt: skip
         self._log = open(WORK / "emulator.log", "ab")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 600
         while not ready.exists():
             if self.process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with {self.process.returncode}; see {WORK / 'emulator.log'}")
+                raise RuntimeError(
+                    f"the emulator exited with {self.process.returncode}; see {WORK / 'emulator.log'}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError("the emulator did not start within 10 minutes")
             time.sleep(0.05)

@@ -108,7 +108,9 @@ def run_airflow(args: Sequence[str], env: dict[str, str], log: Path, *, echo: bo
                 proc.kill()
     if returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise DemoError(f"`airflow {' '.join(args)}` failed (exit {returncode}); last lines of {log}:\n{tail}")
+        raise DemoError(
+            f"`airflow {' '.join(args)}` failed (exit {returncode}); last lines of {log}:\n{tail}"
+        )
 
 
 def _short(line: str) -> str:
@@ -176,7 +178,9 @@ def demo(repo: Path) -> dict[str, Any]:
         run_airflow(["dags", "test", LAKE_DAG_ID, today], env, logs / f"{LAKE_DAG_ID}.log", echo=True)
         lake_run, lake_state = latest_run(db, LAKE_DAG_ID)
         if lake_state != "success":
-            raise DemoError(f"{LAKE_DAG_ID} run {lake_run} ended {lake_state}; see {logs / f'{LAKE_DAG_ID}.log'}")
+            raise DemoError(
+                f"{LAKE_DAG_ID} run {lake_run} ended {lake_state}; see {logs / f'{LAKE_DAG_ID}.log'}"
+            )
         landed = return_value(db, LAKE_DAG_ID, lake_run, "land")
         export_gid = landed["export_gid"]
         emulator_sha256 = emulator.export_sha256(export_gid)
@@ -217,9 +221,7 @@ def demo(repo: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m demo", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     started = time.monotonic()
     try:

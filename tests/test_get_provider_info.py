@@ -18,7 +18,12 @@ def test_provider_info_validates_against_airflows_schema():
 
 def test_every_declared_module_and_class_imports():
     info = get_provider_info()
-    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for entry in info[kind] for m in entry["python-modules"]]
+    modules = [
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for entry in info[kind]
+        for m in entry["python-modules"]
+    ]
     modules += [t["python-module"] for t in info["transfers"]]
     for module in modules:
         importlib.import_module(module)

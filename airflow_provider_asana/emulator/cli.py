@@ -49,16 +49,39 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     add("--port", type=int, default=8765, help="API port, 0 for any (default: %(default)s)")
-    add("--download-port", type=int, default=8766, help="download host port, 0 for any (default: %(default)s)")
+    add(
+        "--download-port", type=int, default=8766, help="download host port, 0 for any (default: %(default)s)"
+    )
     add("--token", default=DEFAULT_TOKEN, help="the accepted bearer token (default: %(default)s)")
-    add("--export-size", type=parse_size, default=1 << 20, help="export file size, e.g. 10MiB, 1GiB (default: 1MiB)")
+    add(
+        "--export-size",
+        type=parse_size,
+        default=1 << 20,
+        help="export file size, e.g. 10MiB, 1GiB (default: 1MiB)",
+    )
     add("--seed", type=int, default=0, help="seed of the export's content (default: %(default)s)")
-    add("--polls-to-finish", type=_optional_int, default=2, help="GETs until finished; 'none' to disable (default: 2)")
-    add("--seconds-to-finish", type=float, default=None,
-        help="seconds until finished; the first of the two limits wins (add --polls-to-finish none for time only)")
+    add(
+        "--polls-to-finish",
+        type=_optional_int,
+        default=2,
+        help="GETs until finished; 'none' to disable (default: 2)",
+    )
+    add(
+        "--seconds-to-finish",
+        type=float,
+        default=None,
+        help="seconds until finished; the first of the two limits wins (add --polls-to-finish none for time only)",
+    )
     add("--url-ttl", type=float, default=300, help="download URL lifetime, seconds (default: %(default)s)")
-    add("--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)")
-    add("--ready-file", type=Path, default=None, help="write the connection details here as JSON once listening")
+    add(
+        "--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)"
+    )
+    add(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write the connection details here as JSON once listening",
+    )
     add("--verbose", action="store_true", help="print an access log to stderr")
     add_fault_flags(parser)
     return parser
@@ -112,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"asana-emulator: preparing a {args.export_size:,}-byte export file (cached for next time)", flush=True)
+        print(
+            f"asana-emulator: preparing a {args.export_size:,}-byte export file (cached for next time)",
+            flush=True,
+        )
         try:
             emulator.start()
         except KeyboardInterrupt:

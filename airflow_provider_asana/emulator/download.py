@@ -68,7 +68,9 @@ class DownloadHandler(BaseHandler):
         else:
             export = self.app.store.get(check.gid or "")
             if export is None or export.state != "finished":
-                self._s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=self.url_path.lstrip("/"))
+                self._s3_error(
+                    404, "NoSuchKey", "The specified key does not exist.", Key=self.url_path.lstrip("/")
+                )
                 return
             self._serve(self.app.artifact(export), export.finished_at or export.created)
 
@@ -146,7 +148,9 @@ class DownloadHandler(BaseHandler):
     def _s3_error(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
     ) -> None:
-        self.send_bytes(status, s3_error(code, message, **extra), XML, {**(headers or {}), **self._request_ids()})
+        self.send_bytes(
+            status, s3_error(code, message, **extra), XML, {**(headers or {}), **self._request_ids()}
+        )
 
     @staticmethod
     def _request_ids() -> dict[str, str]:

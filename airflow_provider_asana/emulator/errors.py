@@ -15,7 +15,18 @@ RATE_LIMIT_MESSAGE = "You have made too many requests recently. Please, be chill
 _ADJECTIVES = ("sad", "happy", "sleepy", "brave", "quiet", "shiny", "grumpy", "fuzzy", "gentle", "wild")
 _NOUNS = ("squid", "otters", "pandas", "llamas", "owls", "badgers", "herons", "koalas", "moles", "yaks")
 _VERBS = ("snuggle", "dance", "wander", "giggle", "ponder", "leap", "whistle", "hum", "nap", "juggle")
-_ADVERBS = ("softly", "boldly", "quickly", "sweetly", "calmly", "loudly", "gladly", "oddly", "warmly", "shyly")
+_ADVERBS = (
+    "softly",
+    "boldly",
+    "quickly",
+    "sweetly",
+    "calmly",
+    "loudly",
+    "gladly",
+    "oddly",
+    "warmly",
+    "shyly",
+)
 
 _SERVER_ERROR_MESSAGES = {
     500: "Server Error",

@@ -255,7 +255,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._account()
         self.end_headers()
 
-    def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def send_bytes(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         """Send a complete answer (no body for HEAD, but the body's ``Content-Length``)."""
         self.send_head(status, content_type, len(body), headers)
         if self.command != "HEAD" and status not in (204, 304):

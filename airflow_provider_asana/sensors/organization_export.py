@@ -118,7 +118,9 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
             raise self._timed_out(message)
         status_code = event.get("status_code")
         try:
-            return self._conclude(event["status"], message, status_code if isinstance(status_code, int) else None)
+            return self._conclude(
+                event["status"], message, status_code if isinstance(status_code, int) else None
+            )
         except AsanaAPIError as e:
             self._skip_if_never_fail(e)
             raise

@@ -41,7 +41,13 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     :return: ``{"uri", "bytes", "sha256", "export_gid"}`` (never the download URL).
     """
 
-    template_fields: Sequence[str] = ("export_gid", "destination", "asana_conn_id", "overwrite", "verify_gzip")
+    template_fields: Sequence[str] = (
+        "export_gid",
+        "destination",
+        "asana_conn_id",
+        "overwrite",
+        "verify_gzip",
+    )
 
     def __init__(
         self,

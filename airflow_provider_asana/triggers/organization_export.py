@@ -114,9 +114,18 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
                     TIMEOUT,
                     f"Asana organization export {self.export_gid} was still {state!r} at the sensor's deadline.",
                 )
-            self.log.info("Asana organization export %s is %s; next check in %.0f s.", self.export_gid, state,
-                          min(self.poll_interval, remaining))
+            self.log.info(
+                "Asana organization export %s is %s; next check in %.0f s.",
+                self.export_gid,
+                state,
+                min(self.poll_interval, remaining),
+            )
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     def _event(self, status: str, message: str, *, status_code: int | None = None) -> dict[str, Any]:
-        return {"status": status, "export_gid": self.export_gid, "message": message, "status_code": status_code}
+        return {
+            "status": status,
+            "export_gid": self.export_gid,
+            "message": message,
+            "status_code": status_code,
+        }

@@ -73,7 +73,11 @@ class Context:
 
     def trigger_on_demand(self, destination: str, verify_gzip: bool = True) -> tuple[str, float]:
         started = time.time()
-        conf = {"organization_gid": self.organization_gid, "destination": destination, "verify_gzip": verify_gzip}
+        conf = {
+            "organization_gid": self.organization_gid,
+            "destination": destination,
+            "verify_gzip": verify_gzip,
+        }
         run_id = self.api.trigger(ON_DEMAND_DAG, conf=conf)["dag_run_id"]
         self.runs.append((ON_DEMAND_DAG, run_id))
         return run_id, started
@@ -82,7 +86,9 @@ class Context:
         return self.api.wait_run(dag_id, run_id, timeout=timeout, procs=self.running_procs())
 
     def wait_deferred(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        ti = self.api.wait_task_state(dag_id, run_id, "wait", ["deferred"], timeout=120, procs=self.running_procs())
+        ti = self.api.wait_task_state(
+            dag_id, run_id, "wait", ["deferred"], timeout=120, procs=self.running_procs()
+        )
         self.capture_deferral(run_id)
         return ti
 

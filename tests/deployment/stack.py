@@ -175,7 +175,9 @@ class Proc:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %d) ignored signal %d for %.0f s: SIGKILL", self.name, self.pid, sig, timeout)
+                logger.warning(
+                    "%s (pid %d) ignored signal %d for %.0f s: SIGKILL", self.name, self.pid, sig, timeout
+                )
         kill_processes(family)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
@@ -190,7 +192,9 @@ def kill_processes(processes: Iterable[psutil.Process]) -> list[int]:
                 process.send_signal(signal.SIGKILL)
                 killed.append(process.pid)
     for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired, psutil.AccessDenied, ChildProcessError):
+        with contextlib.suppress(
+            psutil.NoSuchProcess, psutil.TimeoutExpired, psutil.AccessDenied, ChildProcessError
+        ):
             process.wait(5)
     reap_orphans()
     return killed
@@ -294,7 +298,9 @@ class Postgres:
     def __init__(self, root: Path, logs: Path) -> None:
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
         if not candidates:
-            raise StackError("PostgreSQL is not installed: apt-get install -y postgresql (make system-test does)")
+            raise StackError(
+                "PostgreSQL is not installed: apt-get install -y postgresql (make system-test does)"
+            )
         self.bin = Path(candidates[-1]).parent
         self.version = self.bin.parent.name
         self.root = root
@@ -336,9 +342,12 @@ class Postgres:
         ).start()  # fmt: skip
         wait_for(
             f"PostgreSQL {self.version} to accept connections on port {self.port}",
-            lambda: subprocess.run(
-                [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
-            ).returncode == 0,
+            lambda: (
+                subprocess.run(
+                    [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+                ).returncode
+                == 0
+            ),
             timeout=60,
             procs=[self.proc],
         )
@@ -380,7 +389,9 @@ class Redis:
     def __init__(self, root: Path, logs: Path) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            raise StackError("redis-server is not installed: apt-get install -y redis-server (make system-test does)")
+            raise StackError(
+                "redis-server is not installed: apt-get install -y redis-server (make system-test does)"
+            )
         self.port = free_port()
         self.dir = root / "redis"
         self.logs = logs
@@ -460,9 +471,7 @@ class Emulator:
             ],
             log_dir=self.logs,
         ).start()  # fmt: skip
-        self.info = wait_for(
-            "the Asana emulator's ready file", self._ready, timeout=120, procs=[self.proc]
-        )
+        self.info = wait_for("the Asana emulator's ready file", self._ready, timeout=120, procs=[self.proc])
 
     def _ready(self) -> dict[str, Any] | None:
         return json.loads(self.ready_file.read_text()) if self.ready_file.exists() else None
@@ -552,7 +561,9 @@ class Airflow:
         return [str(VENV_BIN / "airflow"), *args]
 
     def migrate(self) -> None:
-        run(self.command("db", "migrate"), env=self.env, log=self.logs / "airflow-db-migrate.log", timeout=600)
+        run(
+            self.command("db", "migrate"), env=self.env, log=self.logs / "airflow-db-migrate.log", timeout=600
+        )
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         return Proc(name, self.command(*args), env={**self.env, **(env or {})}, log_dir=self.logs,

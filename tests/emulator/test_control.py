@@ -77,7 +77,9 @@ def test_max_in_flight_counts_concurrent_requests_per_token(asana_emulator) -> N
 
     def call(token: str) -> None:
         barrier.wait()
-        requests.get(asana_emulator.api_url + "/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        requests.get(
+            asana_emulator.api_url + "/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
 
     threads = [threading.Thread(target=call, args=(asana_emulator.token,)) for _ in range(4)]
     threads.append(threading.Thread(target=call, args=("other",)))
@@ -118,7 +120,9 @@ def test_faults_over_http(api: Api) -> None:
     emulator = api.emulator
     url = _control(emulator, "faults")
 
-    changed = requests.put(url, json={"rate_limit": 1, "rate_limit_methods": ["GET"], "latency": 0.01}, timeout=10)
+    changed = requests.put(
+        url, json={"rate_limit": 1, "rate_limit_methods": ["GET"], "latency": 0.01}, timeout=10
+    )
     limited = api.get("/users/me")
     rejected = requests.put(url, json={"server_error_status": 418}, timeout=10)
     current = requests.get(url, timeout=10).json()

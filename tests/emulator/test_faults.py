@@ -307,7 +307,12 @@ def test_faults_are_off_by_default() -> None:
 
     counters = ("rate_limit", "server_error", "html_error", "drop_download", "expire_urls")
     assert not any(faults.take(name) for name in counters)
-    assert (faults.latency, faults.forbidden, faults.non_enterprise, faults.export_state) == (0.0, False, False, None)
+    assert (faults.latency, faults.forbidden, faults.non_enterprise, faults.export_state) == (
+        0.0,
+        False,
+        False,
+        None,
+    )
     assert (faults.truncate_gzip, faults.ignore_range, faults.slow_download_bps) == (False, False, None)
     assert faults.omit_content_length is False
 

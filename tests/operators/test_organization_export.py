@@ -36,7 +36,9 @@ class TaskStateStore:
 
 
 def _posts(emulator) -> int:
-    return sum(1 for r in emulator.requests if r.method == "POST" and r.path.endswith("/organization_exports"))
+    return sum(
+        1 for r in emulator.requests if r.method == "POST" and r.path.endswith("/organization_exports")
+    )
 
 
 def _operator(**kwargs) -> AsanaCreateOrganizationExportOperator:
@@ -79,8 +81,12 @@ def test_retry_reattaches_to_the_running_export(asana_emulator, emulator_conn):
 
 def test_retry_reuses_a_finished_export(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=1)
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     assert _operator().execute(_context(store, try_number=2)) == first
@@ -90,8 +96,12 @@ def test_retry_reuses_a_finished_export(asana_emulator_factory, monkeypatch):
 def test_retry_after_failed_export_starts_a_new_one(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=1)
     emulator.set_faults(export_state="error")
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     second = _operator().execute(_context(store, try_number=2))
@@ -135,7 +145,10 @@ def test_server_error_on_create_fails_at_once_and_leaves_the_marker(asana_emulat
 
 @pytest.mark.parametrize(
     "no_answer",
-    [requests.exceptions.ReadTimeout("Read timed out."), requests.exceptions.ConnectionError("Connection aborted.")],
+    [
+        requests.exceptions.ReadTimeout("Read timed out."),
+        requests.exceptions.ConnectionError("Connection aborted."),
+    ],
     ids=["read-timeout", "dropped-after-sending"],
 )
 def test_no_answer_to_create_fails_at_once_and_the_retry_does_not_post(asana_conn, no_answer):
@@ -183,7 +196,9 @@ def test_resubmit_if_in_doubt_posts_once_more_and_warns(asana_emulator, emulator
     assert _posts(asana_emulator) == 2
     assert store.get(KEY) == gid
     warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
-    assert any(f"Try 1 asked Asana for an export at {since}" in w and "resubmit_if_in_doubt" in w for w in warnings)
+    assert any(
+        f"Try 1 asked Asana for an export at {since}" in w and "resubmit_if_in_doubt" in w for w in warnings
+    )
 
 
 def test_cleared_task_starts_fresh(asana_conn):
@@ -223,9 +238,12 @@ def test_retry_of_a_cleared_run_still_refuses(asana_conn):
     ids=["429-past-retries", "503-past-retries", "402", "403"],
 )
 def test_refused_create_leaves_no_marker(asana_emulator, monkeypatch, faults, error):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
-                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001,
-                                "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password=asana_emulator.token,
+        extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     asana_emulator.set_faults(**faults)
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match=error) as failed:
@@ -257,8 +275,12 @@ def test_unknown_organization_leaves_no_marker(asana_emulator, emulator_conn):
 
 
 def test_bad_token_leaves_no_marker(asana_emulator, monkeypatch):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password="0/wrong",
-                         extra={"workspace": asana_emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password="0/wrong",
+        extra={"workspace": asana_emulator.organization_gid},
+    )
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="HTTP 401"):
         _operator().execute(_context(store))
@@ -266,8 +288,11 @@ def test_bad_token_leaves_no_marker(asana_emulator, monkeypatch):
 
 
 def test_connect_error_leaves_no_marker(monkeypatch):
-    set_asana_connection(monkeypatch, host="http://127.0.0.1:9/api/1.0",
-                         extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host="http://127.0.0.1:9/api/1.0",
+        extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="could not connect"):
         _operator().execute(_context(store))
@@ -312,8 +337,10 @@ def test_without_a_task_state_store_an_ambiguous_create_still_fails_at_once(asan
 
 @pytest.mark.parametrize(
     ("data", "said"),
-    [({"gid": "1300000000000001"}, "was returned without a state"),
-     ({"gid": "1300000000000001", "state": "archived"}, "reported an unknown state 'archived'")],
+    [
+        ({"gid": "1300000000000001"}, "was returned without a state"),
+        ({"gid": "1300000000000001", "state": "archived"}, "reported an unknown state 'archived'"),
+    ],
     ids=["missing", "unknown"],
 )
 def test_reattach_to_an_export_in_an_unknown_state_fails_clearly(asana_conn, data, said):

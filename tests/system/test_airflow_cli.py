@@ -12,7 +12,12 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [AIRFLOW, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120, check=False
+        [AIRFLOW, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -44,4 +49,6 @@ def test_connections_test_fails_with_a_bad_token(asana_emulator):
         env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW_CONN_ASANA_DEFAULT": conn},
     )  # fmt: skip
     assert "Connection success!" not in result.stdout
-    assert "HTTP 401" in result.stdout + result.stderr and "revoked-token" not in result.stdout + result.stderr
+    assert (
+        "HTTP 401" in result.stdout + result.stderr and "revoked-token" not in result.stdout + result.stderr
+    )

@@ -43,7 +43,9 @@ def _run_create(dag, run_id: str, *, clear: bool) -> tuple[str, int]:
     def create_ti(session):
         return session.scalar(
             select(TaskInstance).where(
-                TaskInstance.dag_id == ON_DEMAND_DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == "create"
+                TaskInstance.dag_id == ON_DEMAND_DAG_ID,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == "create",
             )
         )
 
@@ -70,7 +72,11 @@ def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
     example_dags, asana_emulator, emulator_conn, tmp_path
 ):
     emu, dag = asana_emulator, example_dags[ON_DEMAND_DAG_ID]
-    conf = {"organization_gid": emu.organization_gid, "destination": tmp_path.as_uri() + "/", "verify_gzip": True}
+    conf = {
+        "organization_gid": emu.organization_gid,
+        "destination": tmp_path.as_uri() + "/",
+        "verify_gzip": True,
+    }
     emu.set_faults(server_error=1, server_error_status=502, server_error_methods=("POST",))
 
     run = dag.test(run_conf=conf)

@@ -31,7 +31,9 @@ def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
 
     with create_session() as session:
         return session.scalar(
-            select(RTIF.rendered_fields).where(RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id)
+            select(RTIF.rendered_fields).where(
+                RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id
+            )
         )
 
 
@@ -84,7 +86,12 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
         {
             "asset": "asana_organization_export",
             "uri": "x-asana://organization-export",
-            "extra": {"export_gid": gid, "bytes": landed["bytes"], "sha256": landed["sha256"], "uri": landed["uri"]},
+            "extra": {
+                "export_gid": gid,
+                "bytes": landed["bytes"],
+                "sha256": landed["sha256"],
+                "uri": landed["uri"],
+            },
         }
     ]
 
@@ -130,13 +137,19 @@ def test_on_demand_dag_lands_one_file_per_export(example_dags, asana_emulator, e
     folder = tmp_path / "exports"
 
     run = dag.test(
-        run_conf={"organization_gid": emu.organization_gid, "destination": folder.as_uri() + "/", "verify_gzip": True}
+        run_conf={
+            "organization_gid": emu.organization_gid,
+            "destination": folder.as_uri() + "/",
+            "verify_gzip": True,
+        }
     )
 
     assert run.state == SUCCESS, task_states(ON_DEMAND_DAG_ID, run.run_id)
     gid = xcom(ON_DEMAND_DAG_ID, run.run_id, "create")
     landed = xcom(ON_DEMAND_DAG_ID, run.run_id, "land")
-    expected = folder / f"organization={emu.organization_gid}" / f"export={gid}" / "organization_export.json.gz"
+    expected = (
+        folder / f"organization={emu.organization_gid}" / f"export={gid}" / "organization_export.json.gz"
+    )
     assert uri_to_path(landed["uri"]) == expected
     assert sha256_of(expected) == emu.export_sha256(gid) == landed["sha256"]
     assert asset_events(run.run_id) == []  # on-demand exports do not feed the lake's report
@@ -144,7 +157,9 @@ def test_on_demand_dag_lands_one_file_per_export(example_dags, asana_emulator, e
     assert requested == ["/api/1.0/organization_exports"]
 
 
-def test_on_demand_verify_gzip_param_reaches_the_transfer(example_dags, asana_emulator, emulator_conn, tmp_path):
+def test_on_demand_verify_gzip_param_reaches_the_transfer(
+    example_dags, asana_emulator, emulator_conn, tmp_path
+):
     """The emulator serves a truncated gzip: verify_gzip=True fails the run, False lands the bytes as served."""
     emu = asana_emulator
     emu.set_faults(truncate_gzip=True)
@@ -156,7 +171,11 @@ def test_on_demand_verify_gzip_param_reaches_the_transfer(example_dags, asana_em
     )  # verify_gzip defaults to True
 
     assert checked.state == "failed"
-    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {"create": SUCCESS, "wait": SUCCESS, "land": "failed"}
+    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {
+        "create": SUCCESS,
+        "wait": SUCCESS,
+        "land": "failed",
+    }
     assert not any(p.is_file() for p in (tmp_path / "checked").rglob("*"))
 
     unchecked = dag.test(

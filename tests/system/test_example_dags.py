@@ -92,7 +92,9 @@ def test_lake_organization_gid_template(example_dags, variables, extra, expected
         return SimpleNamespace(extra_dejson=extra)
 
     context = {
-        "var": SimpleNamespace(value=SimpleNamespace(get=lambda key, default=None: variables.get(key, default))),
+        "var": SimpleNamespace(
+            value=SimpleNamespace(get=lambda key, default=None: variables.get(key, default))
+        ),
         "conn": SimpleNamespace(get=get_connection),
         "ds": "2026-01-15",
     }

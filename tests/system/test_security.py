@@ -131,7 +131,9 @@ def test_no_secret_in_the_task_logs(leak_run):
 
 
 def test_no_secret_in_xcom(leak_run):
-    rows = _rows("xcom", "WHERE dag_id = :dag_id AND run_id = :run_id", {"dag_id": LAKE_DAG_ID, "run_id": _run_id()})
+    rows = _rows(
+        "xcom", "WHERE dag_id = :dag_id AND run_id = :run_id", {"dag_id": LAKE_DAG_ID, "run_id": _run_id()}
+    )
     assert {row["task_id"] for row in rows} == {"create", "wait", "land"}
     for row in _rows("xcom"):
         assert _leaks(repr(row), leak_run) == [], row
