@@ -56,7 +56,7 @@ def _status(holds: bool | None) -> str:
 
 
 def text_table(results: dict[str, Any]) -> str:
-    """The results as a plain-text table, every figure with min/median/max, then the goals."""
+    """Render the results as a plain-text table, every figure with min/median/max, then the goals."""
     rows = [("figure", "min", "median", "max", "unit")]
     goals = []
     for name, sec in results.get("benchmarks", {}).items():
@@ -95,7 +95,7 @@ def _runs(results: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results as Markdown: machine line, figures table, goals table."""
+    """Render the results as Markdown: machine line, figures table, goals table."""
     machine = results.get("machine", {})
     versions = results.get("versions", {})
     lines = [

@@ -43,7 +43,7 @@ def setup_process() -> None:
 
 
 def ensure_export(size: int, log: Any = print) -> Path:
-    """The cached export file of ``size`` bytes, generated on first use."""
+    """Return the cached export file of ``size`` bytes, generated on first use."""
     from airflow_provider_asana.emulator.cache import ExportCache
 
     cache = ExportCache(CACHE)
@@ -166,7 +166,7 @@ class EmulatorProcess:
         return response.json()["data"]
 
     def finished_export(self, size: int | None = None) -> str:
-        """A new export (of ``size`` bytes if given), polled until finished."""
+        """Start an export (of ``size`` bytes if given) and poll it until finished."""
         if size is not None:
             ensure_export(size)
             self.control("PUT", "export_size", {"export_size": size})
@@ -177,7 +177,7 @@ class EmulatorProcess:
         raise RuntimeError(f"export {gid} did not finish")
 
     def fresh_url(self, gid: str) -> str:
-        """A freshly minted download URL of a finished export."""
+        """Mint a fresh download URL of a finished export."""
         return self.get_export(gid)["download_url"]
 
     def control(self, method: str, name: str, body: Any = None) -> Any:

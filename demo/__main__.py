@@ -53,7 +53,7 @@ class DemoError(Exception):
 
 
 def airflow_env(repo: Path, demo: Path) -> dict[str, str]:
-    """The environment of every ``airflow`` command: a private home, SQLite, the example Dags only."""
+    """Build the environment of every ``airflow`` command: a private home, SQLite, the example Dags only."""
     home = demo / "airflow"
     env = {
         k: v
@@ -114,7 +114,7 @@ def run_airflow(args: Sequence[str], env: dict[str, str], log: Path, *, echo: bo
 
 
 def _short(line: str) -> str:
-    """A log line without its timestamp-level prefix and logger suffix: the message."""
+    """Strip a log line's timestamp-level prefix and logger suffix, leaving the message."""
     text = line.rstrip()
     if "] " in text and text[:4].isdigit():
         text = text.split("] ", 1)[1]
@@ -135,7 +135,7 @@ def latest_run(db: Path, dag_id: str) -> tuple[str, str]:
 
 
 def return_value(db: Path, dag_id: str, run_id: str, task_id: str) -> Any:
-    """A task's ``return_value`` XCom (stored as JSON)."""
+    """Read a task's ``return_value`` XCom (stored as JSON)."""
     with sqlite3.connect(db) as conn:
         row = conn.execute(
             "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = 'return_value'",

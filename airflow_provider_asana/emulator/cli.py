@@ -25,7 +25,7 @@ _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 def parse_size(text: str) -> int:
     """
-    A byte count: ``1048576``, ``500KB`` (decimal), ``10MiB`` or ``10M`` (binary), ``1GiB``.
+    Parse a byte count: ``1048576``, ``500KB`` (decimal), ``10MiB`` or ``10M`` (binary), ``1GiB``.
 
     :raises argparse.ArgumentTypeError: on anything else.
     """
@@ -41,7 +41,7 @@ def parse_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line."""
+    """Build the command line's parser."""
     parser = argparse.ArgumentParser(
         prog="asana-emulator",
         description="A local Asana API (organization exports) plus an S3-like download host, for tests and demos.",
@@ -107,7 +107,7 @@ def add_fault_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def faults_from(args: argparse.Namespace) -> Faults:
-    """The :class:`Faults` the command line asks for."""
+    """Return the :class:`Faults` the command line asks for."""
     return Faults(**{name: getattr(args, name) for name in Faults.names()})
 
 
@@ -196,7 +196,7 @@ def _optional_int(text: str) -> int | None:
 
 
 def _word(value: Any) -> str:
-    """A default as it would be typed on the command line."""
+    """Write a default as it would be typed on the command line."""
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 

@@ -115,17 +115,21 @@ def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | No
 
 
 def counter(help: str) -> Any:  # `help`: argparse's name
-    """A fault that misbehaves on the next N matching requests, counting down; off at 0."""
+    """Declare a fault that misbehaves on the next N matching requests, counting down; off at 0."""
     return _declare(0, "counter", COUNT, help, None)
 
 
 def switch(help: str) -> Any:
-    """A fault that is on or off (a command-line flag without a value)."""
+    """Declare a fault that is on or off (a command-line flag without a value)."""
     return _declare(False, "switch", SWITCH, help, None)
 
 
 def value(default: Any, values: Values, help: str, *, flag: str | None = None) -> Any:
-    """A setting of another fault, or a fault with a value; ``flag`` overrides ``--<name-with-dashes>``."""
+    """
+    Declare a setting of another fault, or a fault with a value.
+
+    ``flag`` overrides its command-line flag, ``--<name-with-dashes>``.
+    """
     return _declare(default, "value", values, help, flag)
 
 
@@ -197,11 +201,11 @@ class Faults:
 
     @classmethod
     def names(cls, kind: Kind | None = None) -> tuple[str, ...]:
-        """The fault names (field names), of one ``kind`` if given."""
+        """Return the fault names (field names), of one ``kind`` if given."""
         return tuple(d.name for d in cls.declarations() if kind is None or d.kind == kind)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready snapshot of every field."""
+        """Return a JSON-ready snapshot of every field."""
         with self._lock:
             return {name: _jsonable(getattr(self, name)) for name in self.names()}
 

@@ -89,8 +89,9 @@ class BadRequestBody(Exception):
 
 class BaseHandler(BaseHTTPRequestHandler):
     """
-    Reads the whole request, whatever its method, hands it to :meth:`dispatch`, and logs it as a
-    :class:`RequestRecord`.
+    A handler that reads the whole request, whatever its method, and hands it to :meth:`dispatch`.
+
+    Every request is logged as a :class:`RequestRecord`.
 
     Subclasses set :attr:`host_kind` and implement :meth:`dispatch`, answering with :meth:`send_bytes`
     (which always sets ``Content-Length``). Setting :attr:`recorded` False keeps a request out of the log.

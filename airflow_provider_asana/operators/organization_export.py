@@ -110,7 +110,7 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
-        The state of the export an earlier try stored, or what to do about an in-doubt marker.
+        Return the state of the export an earlier try stored, or what to do about an in-doubt marker.
 
         :raises AirflowFailException: an earlier try of this run may have started an export whose gid
             never came back, and ``resubmit_if_in_doubt`` is False.
@@ -167,7 +167,7 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
 
 def _started_nothing(error: BaseException) -> bool:
     """
-    True when a failed create request provably started no export.
+    Tell whether a failed create request provably started no export.
 
     The request never connected, or Asana refused it: a 4xx other than 408 (whose request may have
     been cut short after it was acted on), or 503 (Asana did not take it). Everything else (no answer,
@@ -196,7 +196,7 @@ def _is_marker(value: Any) -> bool:
 
 def _before_last_clear(marker: dict[str, Any], context: Context, retries: int) -> bool:
     """
-    True when the marker was left by a try before the task was last cleared.
+    Tell whether the marker was left by a try before the task was last cleared.
 
     Clearing does not empty the task state store (Airflow 3.3), but it sets ``max_tries`` to the try
     number at the clear plus ``retries``, so the first try since the clear is ``max_tries - retries + 1``,

@@ -81,7 +81,7 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
 
 
 def _as_bool(value: Any, name: str) -> bool:
-    """A bool, or the text a template renders a bool to."""
+    """Read a bool, or the text a template renders a bool to."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

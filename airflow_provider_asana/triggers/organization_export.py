@@ -29,7 +29,7 @@ EVENT_STATUSES = (SUCCESS, FAILED, ERROR, TIMEOUT)
 
 def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] | None:
     """
-    What an export's state means: ``None`` while it runs, else an event status and its message.
+    Judge an export's state: ``None`` while it runs, else an event status and its message.
 
     Shared by the sensor's poke and the trigger, so both modes judge a state the same way.
     """
