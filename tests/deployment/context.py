@@ -137,12 +137,11 @@ class Context:
 
     def check_landed(self, landed: dict[str, Any]) -> str:
         """The S3 object named by the transfer's XCom is byte-identical to the emulator's export."""
-        assert isinstance(landed, dict) and {"uri", "bytes", "sha256", "export_gid"} <= set(landed), (
-            f"the transfer's XCom is not {{uri, bytes, sha256, export_gid}}: {landed!r}"
-        )
-        assert "X-Amz" not in json.dumps(landed) and "?" not in landed["uri"], (
-            f"the transfer's XCom carries a query string: {landed!r}"
-        )
+        not_a_result = f"the transfer's XCom is not {{uri, bytes, sha256, export_gid}}: {landed!r}"
+        assert isinstance(landed, dict), not_a_result
+        assert {"uri", "bytes", "sha256", "export_gid"} <= set(landed), not_a_result
+        assert "X-Amz" not in json.dumps(landed), f"the transfer's XCom carries a query string: {landed!r}"
+        assert "?" not in landed["uri"], f"the transfer's XCom carries a query string: {landed!r}"
         bucket, key = s3_key(landed["uri"])
         assert bucket == BUCKET, f"landed in bucket {bucket!r}, not {BUCKET!r}: {landed['uri']}"
         exports = self.emu.exports()

@@ -102,7 +102,8 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
     assert finished["download_url"].startswith(info["download_base"])
     assert info["token"] == "cli-token"
     assert info["non_enterprise_organization_gid"] != info["organization_gid"]
-    assert ":0" not in info["api_url"] and ":0/" not in info["download_base"]
+    assert ":0" not in info["api_url"]
+    assert ":0/" not in info["download_base"]
     for key in ("api_url", "download_base", "token", "organization_gid", "non_enterprise_organization_gid"):
         assert info[key] in stdout
     (line,) = [line for line in stdout.splitlines() if line.startswith("AIRFLOW_CONN_ASANA_DEFAULT=")]

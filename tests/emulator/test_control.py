@@ -33,7 +33,8 @@ def test_request_log_records_both_hosts(api: Api) -> None:
     ]  # fmt: skip
     post, poll, _, download = records
     assert isinstance(post, RequestRecord)
-    assert post.path == "/api/1.0/organization_exports" and post.authorization
+    assert post.path == "/api/1.0/organization_exports"
+    assert post.authorization
     assert poll.query == {"opt_fields": ["created_at,download_url,organization,organization.name,state"]}
     assert download.path == f"/exports/{gid}/organization_export.json.gz"
     assert not download.authorization
@@ -109,7 +110,8 @@ def test_control_endpoints(api: Api) -> None:
     assert exports[gid]["sha256"] == emulator.export_sha256(gid)
     assert exports[gid]["size"] == 64 << 10
     assert stats["by_method"] == {"api POST": 1, "api GET": 2}
-    assert info["api_url"] == emulator.api_url and info["download_base"] == emulator.download_base
+    assert info["api_url"] == emulator.api_url
+    assert info["download_base"] == emulator.download_base
     assert len(emulator.requests) == 3
 
     assert requests.delete(_control(emulator, "requests"), timeout=10).status_code == 200
@@ -128,9 +130,11 @@ def test_faults_over_http(api: Api) -> None:
     current = requests.get(url, timeout=10).json()
     cleared = requests.delete(url, timeout=10).json()
 
-    assert changed.status_code == 200 and changed.json()["rate_limit_methods"] == ["GET"]
+    assert changed.status_code == 200
+    assert changed.json()["rate_limit_methods"] == ["GET"]
     assert limited.status_code == 429
-    assert rejected.status_code == 400 and "server_error_status" in rejected.json()["error"]
+    assert rejected.status_code == 400
+    assert "server_error_status" in rejected.json()["error"]
     assert (current["rate_limit"], current["latency"]) == (0, 0.01)
     assert (cleared["latency"], cleared["rate_limit_methods"]) == (0.0, ["GET", "POST"])
     assert [r.status for r in emulator.requests] == [429]
@@ -212,7 +216,8 @@ def test_access_log_only_when_verbose(asana_emulator_factory, capfd: pytest.Capt
     loud_err = capfd.readouterr().err
 
     assert quiet_err == ""
-    assert "GET /api/1.0/users/me" in loud_err and "401" in loud_err
+    assert "GET /api/1.0/users/me" in loud_err
+    assert "401" in loud_err
 
 
 # -- every fault, generated from its one declaration -----------------------------------------------------
@@ -232,8 +237,10 @@ def test_every_declared_fault_has_a_flag_and_a_control_api_key(fault: Declaratio
     cleared = requests.delete(url, timeout=10).json()
 
     assert from_flag != Faults().as_dict()[fault.name]
-    assert changed.status_code == 200 and changed.json()[fault.name] == current[fault.name] == from_flag
-    assert rejected.status_code == 400 and f"fault {fault.name} must be" in rejected.json()["error"]
+    assert changed.status_code == 200
+    assert changed.json()[fault.name] == current[fault.name] == from_flag
+    assert rejected.status_code == 400
+    assert f"fault {fault.name} must be" in rejected.json()["error"]
     assert cleared[fault.name] == Faults().as_dict()[fault.name]
 
 

@@ -104,7 +104,8 @@ def test_html_error_answers_a_proxy_page(api: Api) -> None:
 
     assert failed.status_code == 502
     assert failed.headers["Content-Type"] == "text/html"
-    assert "<html>" in failed.text and "502 Bad Gateway" in failed.text
+    assert "<html>" in failed.text
+    assert "502 Bad Gateway" in failed.text
     with pytest.raises(ValueError):
         failed.json()
     assert api.get("/users/me").status_code == 200
@@ -172,7 +173,8 @@ def test_expire_urls_mints_already_expired_urls(api: Api) -> None:
 
     denied = requests.get(expired, timeout=10)
     assert denied.status_code == 403
-    assert "<Code>AccessDenied</Code>" in denied.text and "Request has expired" in denied.text
+    assert "<Code>AccessDenied</Code>" in denied.text
+    assert "Request has expired" in denied.text
     assert requests.get(fresh, timeout=10).status_code == 200
 
 
@@ -214,8 +216,10 @@ def test_drop_download_of_a_range_and_explicit_byte_count(api: Api) -> None:
     ranged = _read_until_broken(url, {"Range": "bytes=100-20099"})
     whole = _read_until_broken(url)
 
-    assert ranged[:2] == (20000, 1000) and ranged[2] is not None
-    assert whole[:2] == (64 << 10, 1000) and whole[2] is not None
+    assert ranged[:2] == (20000, 1000)
+    assert ranged[2] is not None
+    assert whole[:2] == (64 << 10, 1000)
+    assert whole[2] is not None
 
 
 def test_drop_download_with_nothing_sent(api: Api) -> None:
@@ -285,7 +289,8 @@ def test_omit_content_length_sends_the_body_until_the_connection_closes(api: Api
 
     response = requests.get(url, timeout=10)
 
-    assert "Content-Length" not in response.headers and "Transfer-Encoding" not in response.headers
+    assert "Content-Length" not in response.headers
+    assert "Transfer-Encoding" not in response.headers
     assert response.headers["Connection"] == "close"
     assert response.content == whole.content
 

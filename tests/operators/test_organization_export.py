@@ -61,7 +61,8 @@ def test_templated_fields():
 def test_submits_and_returns_gid(asana_emulator, emulator_conn):
     store = TaskStateStore()
     gid = _operator().execute(_context(store))
-    assert gid.isdigit() and gid in asana_emulator.exports
+    assert gid.isdigit()
+    assert gid in asana_emulator.exports
     assert _posts(asana_emulator) == 1
     assert store.get(KEY) == gid  # the gid replaced the in-doubt marker
 
@@ -105,7 +106,8 @@ def test_retry_after_failed_export_starts_a_new_one(asana_emulator_factory, monk
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     second = _operator().execute(_context(store, try_number=2))
-    assert second != first and _posts(emulator) == 2
+    assert second != first
+    assert _posts(emulator) == 2
     assert store.get(KEY) == second
 
 
@@ -113,7 +115,8 @@ def test_retry_with_unknown_export_starts_a_new_one(asana_emulator, emulator_con
     store = TaskStateStore()
     store.set(KEY, "1399999999999999")
     gid = _operator().execute(_context(store, try_number=2))
-    assert gid != "1399999999999999" and _posts(asana_emulator) == 1
+    assert gid != "1399999999999999"
+    assert _posts(asana_emulator) == 1
 
 
 def test_not_durable_submits_every_try(asana_emulator, emulator_conn):
@@ -135,12 +138,15 @@ def test_server_error_on_create_fails_at_once_and_leaves_the_marker(asana_emulat
     message = str(failed.value)
     assert "Try 1 of this task asked Asana to start an organization export at " in message
     assert f"HTTP {status}" in message  # what happened, from the hook
-    assert "no endpoint lists exports" in message and "clear this task" in message
+    assert "no endpoint lists exports" in message
+    assert "clear this task" in message
     assert "resubmit_if_in_doubt=True" in message
     assert isinstance(failed.value.__cause__, AsanaAPIError)
     assert _posts(asana_emulator) == 1
     marker = store.get(KEY)
-    assert marker["try_number"] == 1 and marker["in_doubt_since"] and f"HTTP {status}" in marker["error"]
+    assert marker["try_number"] == 1
+    assert marker["in_doubt_since"]
+    assert f"HTTP {status}" in marker["error"]
 
 
 @pytest.mark.parametrize(
@@ -179,7 +185,8 @@ def test_marker_is_stored_before_the_request_is_sent(asana_conn):
         rsps.add_callback(responses.POST, EXPORTS_URL, callback=create)
         with pytest.raises(KeyboardInterrupt):
             _operator().execute(_context(store))
-        assert seen and seen[0]["try_number"] == 1
+        assert seen
+        assert seen[0]["try_number"] == 1
         with pytest.raises(AirflowFailException, match="Try 1 of this task"):
             _operator().execute(_context(store, try_number=2))
         assert len(rsps.calls) == 1
@@ -212,7 +219,8 @@ def test_cleared_task_starts_fresh(asana_conn):
         # Cleared after try 1: max_tries = 1 + retries; the next try is 2, the first since the clear.
         gid = _operator().execute(_context(store, try_number=2, max_tries=3))
         assert len(rsps.calls) == 2
-    assert gid == "1300000000000007" and store.get(KEY) == gid
+    assert gid == "1300000000000007"
+    assert store.get(KEY) == gid
 
 
 def test_retry_of_a_cleared_run_still_refuses(asana_conn):
@@ -305,7 +313,8 @@ def test_error_before_any_request_leaves_no_marker(monkeypatch, organization_gid
     store = TaskStateStore()
     with responses.RequestsMock() as rsps, pytest.raises(ValueError, match="organization_gid"):
         _operator(organization_gid=organization_gid).execute(_context(store))
-    assert not rsps.calls and KEY not in store.values
+    assert not rsps.calls
+    assert KEY not in store.values
 
 
 def test_refused_resubmit_puts_the_earlier_marker_back(asana_emulator, emulator_conn):
@@ -323,7 +332,8 @@ def test_not_durable_lets_airflow_retry_an_ambiguous_create(asana_emulator, emul
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="HTTP 502") as failed:
         _operator(durable=False).execute(_context(store))
-    assert not isinstance(failed.value, AirflowFailException) and not store.values
+    assert not isinstance(failed.value, AirflowFailException)
+    assert not store.values
 
 
 def test_without_a_task_state_store_an_ambiguous_create_still_fails_at_once(asana_emulator, emulator_conn):

@@ -86,7 +86,8 @@ class TestDeferrableMode:
         assert isinstance(trigger, AsanaOrganizationExportTrigger)
         assert deferred.value.method_name == "execute_complete"
         _, kwargs = trigger.serialize()
-        assert kwargs["export_gid"] == gid and kwargs["asana_conn_id"] == "asana_default"
+        assert kwargs["export_gid"] == gid
+        assert kwargs["asana_conn_id"] == "asana_default"
         assert before + 600 <= kwargs["end_time"] <= time.time() + 600
         assert asana_emulator.token not in repr(kwargs)
         assert len([r for r in asana_emulator.requests if r.method == "GET"]) == 1
@@ -140,7 +141,8 @@ class TestDeferrableMode:
                     "status_code": 401,
                 },
             )
-        assert type(failed.value) is AsanaAPIError and failed.value.status_code == 401
+        assert type(failed.value) is AsanaAPIError
+        assert failed.value.status_code == 401
 
     def test_timeout_event(self):
         with pytest.raises(AirflowSensorTimeout, match="still 'started'"):

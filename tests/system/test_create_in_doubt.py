@@ -85,7 +85,8 @@ def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
     assert task_states(ON_DEMAND_DAG_ID, run.run_id)["create"] == "failed"
     assert sum(r.method == "POST" for r in emu.requests) == 1
     marker = _store(run.run_id)[KEY]
-    assert marker["try_number"] == 1 and "HTTP 502" in marker["error"]
+    assert marker["try_number"] == 1
+    assert "HTTP 502" in marker["error"]
 
     # A retry (as after a worker killed mid-request) finds the marker and does not ask Asana again.
     assert _run_create(dag, run.run_id, clear=False) == ("failed", 2)

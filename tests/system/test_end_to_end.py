@@ -63,7 +63,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
 
     assert run.state == SUCCESS, task_states(LAKE_DAG_ID, run.run_id)
     gid = xcom(LAKE_DAG_ID, run.run_id, "create")
-    assert gid in emu.exports and emu.exports[gid]["state"] == "finished"
+    assert gid in emu.exports
+    assert emu.exports[gid]["state"] == "finished"
     assert xcom(LAKE_DAG_ID, run.run_id, "wait") == gid
     landed = xcom(LAKE_DAG_ID, run.run_id, "land")
     partition = lake_root / "asana" / f"organization={emu.organization_gid}" / "date=2026-01-15"
@@ -79,7 +80,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     # One export started; the download carried no Asana token.
     assert sum(r.method == "POST" for r in emu.requests) == 1
     downloads = [r for r in emu.requests if r.host == "download"]
-    assert downloads and not any(r.authorization for r in downloads)
+    assert downloads
+    assert not any(r.authorization for r in downloads)
 
     events = asset_events(run.run_id)
     assert events == [
@@ -102,7 +104,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     counted = xcom(REPORT_DAG_ID, report_run.run_id, "count_records")
     recomputed = count_types(expected)
     assert counted == {"uri": landed["uri"], "records": sum(recomputed.values()), "by_type": recomputed}
-    assert counted["records"] > 0 and "Task" in counted["by_type"]
+    assert counted["records"] > 0
+    assert "Task" in counted["by_type"]
 
     # 3. Re-running the same date replaces the partition (overwrite=True); this time the Variable names the
     #    organization, overriding a connection whose workspace extra would fail (a non-Enterprise org).

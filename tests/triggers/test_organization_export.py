@@ -81,8 +81,10 @@ async def test_export_error_state_is_a_failed_event_naming_export_and_organizati
     asana_emulator.set_faults(export_state="error")
     gid = _create(asana_emulator)
     (event,) = await _events(_trigger(gid))
-    assert event.payload["status"] == "failed" and event.payload["status_code"] is None
-    assert gid in event.payload["message"] and asana_emulator.organization_gid in event.payload["message"]
+    assert event.payload["status"] == "failed"
+    assert event.payload["status_code"] is None
+    assert gid in event.payload["message"]
+    assert asana_emulator.organization_gid in event.payload["message"]
 
 
 @pytest.mark.asyncio
@@ -97,7 +99,8 @@ async def test_timeout_when_deadline_passes(asana_emulator_factory, monkeypatch)
     gid = AsanaHook().create_organization_export()["gid"]
     started = time.monotonic()
     (event,) = await _events(_trigger(gid, poll_interval=0.05, timeout=0.3))
-    assert event.payload["status"] == "timeout" and event.payload["export_gid"] == gid
+    assert event.payload["status"] == "timeout"
+    assert event.payload["export_gid"] == gid
     assert time.monotonic() - started < 5
 
 
@@ -114,13 +117,15 @@ async def test_rides_out_429_and_5xx_mid_wait(asana_emulator, emulator_conn):
     (event,) = await _events(_trigger(gid))
     assert event.payload["status"] == "success"
     statuses = [r.status for r in asana_emulator.requests if r.method == "GET"]
-    assert statuses.count(429) == 2 and statuses.count(500) == 1
+    assert statuses.count(429) == 2
+    assert statuses.count(500) == 1
 
 
 @pytest.mark.asyncio
 async def test_unknown_export_is_an_error_event(asana_emulator, emulator_conn):
     (event,) = await _events(_trigger("1399999999999999"))
-    assert event.payload["status"] == "error" and "HTTP 404" in event.payload["message"]
+    assert event.payload["status"] == "error"
+    assert "HTTP 404" in event.payload["message"]
     assert event.payload["status_code"] == 404
 
 
@@ -135,7 +140,8 @@ async def test_failing_to_ask_past_the_retry_budget_is_an_error_event(asana_emul
     gid = _create(asana_emulator)
     asana_emulator.set_faults(server_error=5, server_error_status=502, server_error_methods=("GET",))
     (event,) = await _events(_trigger(gid))
-    assert event.payload["status"] == "error" and event.payload["status_code"] == 502
+    assert event.payload["status"] == "error"
+    assert event.payload["status_code"] == 502
     assert "HTTP 502" in event.payload["message"]
 
 
@@ -159,18 +165,18 @@ def test_export_outcome(export, status, said):
     if status is None:
         assert outcome is None
     else:
-        assert outcome[0] == status and said in outcome[1]
+        assert outcome[0] == status
+        assert said in outcome[1]
 
 
 @pytest.mark.asyncio
 async def test_missing_connection_is_an_error_event_not_a_crash(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_ASANA_DEFAULT", raising=False)
     (event,) = await _events(_trigger("123"))
-    assert event.payload["status"] == "error" and event.payload["export_gid"] == "123"
-    assert (
-        "'asana_default'" in event.payload["message"]
-        and "AirflowNotFoundException" in event.payload["message"]
-    )
+    assert event.payload["status"] == "error"
+    assert event.payload["export_gid"] == "123"
+    assert "'asana_default'" in event.payload["message"]
+    assert "AirflowNotFoundException" in event.payload["message"]
 
 
 @pytest.mark.asyncio
@@ -187,9 +193,8 @@ async def test_invalid_connection_is_an_error_event_without_the_token(monkeypatc
     conn = set_asana_connection(monkeypatch, **fields)
     (event,) = await _events(_trigger("123"))
     assert event.payload["status"] == "error"
-    assert (
-        "Connection 'asana_default'" in event.payload["message"] and "ValueError" in event.payload["message"]
-    )
+    assert "Connection 'asana_default'" in event.payload["message"]
+    assert "ValueError" in event.payload["message"]
     assert conn["password"] not in json.dumps(event.payload)
 
 
@@ -209,7 +214,8 @@ async def test_connection_looked_up_asynchronously(asana_emulator, emulator_conn
     gid = response.json()["data"]["gid"]
     (event,) = await _events(_trigger(gid))
     assert event.payload["status"] == "success"
-    assert not sync_lookup.called and asana_emulator_gid is None
+    assert not sync_lookup.called
+    assert asana_emulator_gid is None
 
 
 @pytest.mark.asyncio
