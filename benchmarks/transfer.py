@@ -20,6 +20,7 @@ a process of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -47,10 +48,8 @@ def _self_cpu() -> float:
 
 def _fresh(path: Any) -> None:
     """Remove a destination and let the kernel write back everything dirty, untimed."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     os.sync()
 
 
@@ -120,10 +119,8 @@ def run(size: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
             samples = alternate(runners, runs, progress=log)
         finally:
             for path in (ours_dest, curl_dest):
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-                except FileNotFoundError:
-                    pass
     return _section(size, runs, samples)
 
 

@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_asana.emulator import AsanaEmulator
@@ -89,7 +89,8 @@ def run_airflow(args: Sequence[str], env: dict[str, str], log: Path, *, echo: bo
         out.write(f"$ airflow {' '.join(args)}\n")
         out.flush()
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
+        if TYPE_CHECKING:  # stdout=PIPE
+            assert proc.stdout is not None
         try:
             for line in proc.stdout:
                 out.write(line)

@@ -9,7 +9,7 @@ import json
 import re
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from airflow_provider_asana.emulator import control, fields
@@ -17,7 +17,9 @@ from airflow_provider_asana.emulator.directory import USER_GID, WORKSPACES, find
 from airflow_provider_asana.emulator.errors import RATE_LIMIT_MESSAGE, asana_error, proxy_html, server_error
 from airflow_provider_asana.emulator.formats import dumps, iso8601_ms
 from airflow_provider_asana.emulator.server import BaseHandler
-from airflow_provider_asana.emulator.state import Export
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.state import Export
 
 API_PREFIX = "/api/1.0"
 JSON = "application/json; charset=UTF-8"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import secrets
 import socket
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from airflow_provider_asana.emulator.cache import Artifact
 from airflow_provider_asana.emulator.errors import s3_error
 from airflow_provider_asana.emulator.formats import http_date, iso8601_ms
 from airflow_provider_asana.emulator.presign import Verdict
 from airflow_provider_asana.emulator.ranges import UNSATISFIABLE, parse_range
 from airflow_provider_asana.emulator.server import BaseHandler
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.cache import Artifact
 
 XML = "application/xml"
 CONTENT_TYPE = "application/gzip"

@@ -28,7 +28,11 @@ def shipped() -> dict[str, Any]:
 def _run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """The script as a user runs it."""
     return subprocess.run(
-        [sys.executable, str(SCRIPT_PATH), *map(str, args)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT_PATH), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

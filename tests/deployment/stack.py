@@ -222,7 +222,7 @@ def run(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, ti
     try:
         result = subprocess.run(
             [str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=timeout, **kwargs,
+            timeout=timeout, check=False, **kwargs,
         )  # fmt: skip
     except subprocess.TimeoutExpired as e:
         output = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")
@@ -344,7 +344,9 @@ class Postgres:
             f"PostgreSQL {self.version} to accept connections on port {self.port}",
             lambda: (
                 subprocess.run(
-                    [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+                    [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                    capture_output=True,
+                    check=False,
                 ).returncode
                 == 0
             ),
@@ -607,7 +609,7 @@ class Stack:
 
     def close(self) -> None:
         logger.info("stopping every process started (by pid)")
-        for name, proc in reversed(list(self.components.items())):
+        for proc in reversed(list(self.components.values())):
             with contextlib.suppress(Exception):
                 proc.stop(timeout=20)
         for service in (self.emulator, self.moto, self.redis):

@@ -117,7 +117,9 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:
-    result = subprocess.run([*_command(), "--export-size", "12"], capture_output=True, text=True, timeout=20)
+    result = subprocess.run(
+        [*_command(), "--export-size", "12"], capture_output=True, text=True, timeout=20, check=False
+    )
 
     assert result.returncode == 2
     assert "export_size" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,10 +13,12 @@ import requests
 
 from airflow_provider_asana.emulator import AsanaEmulator, Faults, RequestRecord
 from airflow_provider_asana.emulator.cli import build_parser, faults_from
-from airflow_provider_asana.emulator.faults import Declaration
 from airflow_provider_asana.emulator.records import token_label
 
-from tests.emulator.helpers import Api
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.faults import Declaration
+
+    from tests.emulator.helpers import Api
 
 
 def _control(emulator: AsanaEmulator, name: str) -> str:
@@ -150,7 +153,7 @@ def test_export_size_over_http_and_in_process(api: Api) -> None:
     assert answer.json() == {"export_size": 20_000}
     assert emulator.export_file(before).stat().st_size == 64 << 10
     assert len(requests.get(url, timeout=10).content) == emulator.export_file(after).stat().st_size == 20_000
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="export_size must be"):
         emulator.set_export_size(100)
 
 
@@ -193,7 +196,7 @@ def test_lifecycle(asana_emulator_cache_dir) -> None:
 
 
 def test_fixed_ports_and_conflicts(asana_emulator, asana_emulator_factory) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Address already in use"):
         asana_emulator_factory(port=asana_emulator.port)
 
 
@@ -202,7 +205,8 @@ def test_fixed_ports_and_conflicts(asana_emulator, asana_emulator_factory) -> No
     [{"token": ""}, {"export_size": 10}, {"polls_to_finish": 0}, {"seconds_to_finish": 0}, {"url_ttl": 0}],
 )
 def test_invalid_arguments(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"^{name} must be"):
         AsanaEmulator(**kwargs)
 
 

@@ -27,7 +27,7 @@ def test_a_user_suite_gets_the_fixtures(tmp_path: Path, conftest: str) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SLOW_PLUGINS, "test_user.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -264,7 +264,8 @@ async def test_both_modes_agree(asana_emulator_factory, monkeypatch, mode, flags
         gid, deferrable=mode != "poke", timeout=0.3 if situation == "timeout" else 60, **FLAGS[flags]
     )
     expected = EXPECTED[flags, situation]
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type is checked below
+
+    async def check() -> None:
         if mode == "trigger":
             with pytest.raises(TaskDeferred) as deferred:
                 sensor.execute({})
@@ -275,6 +276,9 @@ async def test_both_modes_agree(asana_emulator_factory, monkeypatch, mode, flags
             _resume(sensor, event.payload)
         else:
             sensor.execute({})
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type is checked below
+        await check()
     assert type(raised.value) is expected, f"{mode} {flags} {situation}: {raised.value!r}"
 
 
@@ -287,9 +291,8 @@ def test_silent_fail_keeps_the_deferrable_first_check_going_as_in_poke_mode(asan
     )
     gid = _create()
     asana_emulator.set_faults(server_error=4, server_error_status=502, server_error_methods=("GET",))
-    with pytest.raises(
-        TaskDeferred
-    ):  # two checks failed past their retries and were logged; then it deferred
+    # Two checks fail past their retries and are logged; then it defers.
+    with pytest.raises(TaskDeferred):
         _sensor(gid, deferrable=True, silent_fail=True).execute({})
     statuses = [r.status for r in asana_emulator.requests if r.method == "GET"]
     assert statuses == [502, 502, 502, 502, 200]

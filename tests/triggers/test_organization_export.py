@@ -4,14 +4,18 @@ import asyncio
 import importlib
 import json
 import time
+from typing import TYPE_CHECKING
 
 import pytest
-from airflow.triggers.base import TriggerEvent
+import requests
 
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger, export_outcome
 
 from tests.conftest import set_asana_connection
+
+if TYPE_CHECKING:
+    from airflow.triggers.base import TriggerEvent
 
 
 def _trigger(
@@ -203,9 +207,8 @@ async def test_connection_looked_up_asynchronously(asana_emulator, emulator_conn
     sync_lookup = mocker.patch.object(AsanaHook, "get_connection", side_effect=AssertionError("sync lookup"))
     gid = asana_emulator_gid = None
     # Create through the emulator's API directly so the sync path is not used in this test at all.
-    import requests
-
-    response = requests.post(
+    response = await asyncio.to_thread(
+        requests.post,
         f"{asana_emulator.api_url}/organization_exports",
         json={"data": {"organization": asana_emulator.organization_gid}},
         headers={"Authorization": f"Bearer {asana_emulator.token}"},
