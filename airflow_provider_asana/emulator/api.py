@@ -152,7 +152,8 @@ class ApiHandler(BaseHandler):
 
     def _list_workspaces(self) -> None:
         limit = _limit(self.query.get("limit"))
-        raw_offset = (self.query.get("offset") or [None])[-1]
+        offsets = self.query.get("offset")
+        raw_offset = offsets[-1] if offsets else None
         start = _decode_offset(raw_offset, len(WORKSPACES)) if raw_offset else 0
         items = [workspace.resource() for workspace in WORKSPACES]
         page_size = limit or len(items)
@@ -173,7 +174,7 @@ class ApiHandler(BaseHandler):
 
     def _pretty(self) -> bool:
         values = self.query.get("opt_pretty")
-        return bool(values) and values[-1].lower() in ("", "true", "1", "yes")
+        return bool(values and values[-1].lower() in ("", "true", "1", "yes"))
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.send_bytes(status, dumps(body, pretty=self._pretty()), JSON, headers)

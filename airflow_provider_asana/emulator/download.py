@@ -60,13 +60,12 @@ class DownloadHandler(BaseHandler):
         elif check.verdict is Verdict.BAD_SIGNATURE:
             self._s3_error(403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH)
         elif check.verdict is Verdict.EXPIRED:
-            self._s3_error(
-                403, "AccessDenied", "Request has expired", **{
-                    "X-Amz-Expires": check.expires or "",
-                    "Expires": iso8601_ms(check.expires_at or 0),
-                    "ServerTime": iso8601_ms(time.time()),
-                },
-            )  # fmt: skip
+            expiry = {
+                "X-Amz-Expires": check.expires or "",
+                "Expires": iso8601_ms(check.expires_at or 0),
+                "ServerTime": iso8601_ms(time.time()),
+            }
+            self._s3_error(403, "AccessDenied", "Request has expired", None, **expiry)
         else:
             export = self.app.store.get(check.gid or "")
             if export is None or export.state != "finished":

@@ -244,20 +244,20 @@ class Faults:
             return True
 
     @classmethod
+    @functools.cache
+    def _accepted(cls) -> dict[str, Values]:
+        return {declaration.name: declaration.values for declaration in cls.declarations()}
+
+    @classmethod
     def _normalize(cls, name: str, value: Any) -> Any:
-        return _accepted(cls)[name].normalize(value)
+        return cls._accepted()[name].normalize(value)
 
     @classmethod
     def _check(cls, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
-            accepted = _accepted(cls)[name]
+            accepted = cls._accepted()[name]
             if not accepted.accepts(value):
                 raise ValueError(f"fault {name} must be {accepted.expected}; got {value!r}")
-
-
-@functools.cache
-def _accepted(cls: type[Faults]) -> dict[str, Values]:
-    return {declaration.name: declaration.values for declaration in cls.declarations()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -34,6 +34,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    RequestHandlerClass: type[BaseHandler]
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHandler], app: EmulatorApp, *, verbose: bool = False
@@ -49,7 +50,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall without DNS; nothing needs it.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)  # an AF_INET(6) socket's name is text
 
     @property
     def port(self) -> int:

@@ -157,7 +157,10 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     def is_job_succeeded(self, status: str) -> bool:
         return status == OrganizationExportState.FINISHED
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> str:
+    # ResumableJobMixin declares None, but on a re-attach execute_resumable returns this method's value as the
+    # task's result (`return self.poll_until_complete(reconnect_to, context)`, Task SDK 1.3), so it returns
+    # the gid: the XCom the sensor and the transfer read. test_retry_reattaches_to_the_running_export pins it.
+    def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
         # Waiting is the sensor's job, on the triggerer; this operator only submits (or re-attaches).
         return str(external_id)
 

@@ -73,10 +73,13 @@ def test_explicit_organization(asana_emulator, emulator_conn):
 
 
 def test_retry_reattaches_to_the_running_export(asana_emulator, emulator_conn):
+    # The re-attaching try returns what poll_until_complete returns (ResumableJobMixin.execute_resumable,
+    # although the mixin declares None): it must be the gid, the XCom downstream tasks read.
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     retry = _operator().execute(_context(store, try_number=2))
     assert retry == first
+    assert retry in asana_emulator.exports
     assert _posts(asana_emulator) == 1
 
 
