@@ -15,6 +15,7 @@ Bytecode caches are warmed by one untimed run of each first, as on a DAG process
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -65,7 +66,7 @@ def run(runs: int, log: Callable[[str], None]) -> dict[str, Any]:
     files = sorted(EXAMPLES.glob("*.py"))
     runners: dict[str, Callable[[], dict[str, float]]] = {"airflow.sdk": lambda: _run_child("", env)}
     for path in files:
-        runners[path.name] = lambda path=path: _run_child(str(path), env)
+        runners[path.name] = functools.partial(_run_child, str(path), env)
     samples = alternate(runners, runs, progress=log)
     return _section(files, runs, samples)
 

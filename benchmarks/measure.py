@@ -185,6 +185,7 @@ def machine_info(work_dir: str) -> dict[str, Any]:
     import ssl
     import zlib
 
+    cores: int | None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

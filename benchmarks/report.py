@@ -58,7 +58,7 @@ def _status(holds: bool | None) -> str:
 def text_table(results: dict[str, Any]) -> str:
     """Render the results as a plain-text table, every figure with min/median/max, then the goals."""
     rows = [("figure", "min", "median", "max", "unit")]
-    goals = []
+    goals: list[tuple[str, dict[str, Any]]] = []
     for name, sec in results.get("benchmarks", {}).items():
         rows.append((f"[{name}] {sec['title']}", "", "", "", ""))
         for fig in sec["figures"].values():

@@ -54,8 +54,8 @@ def _fresh(path: Any) -> None:
 
 
 def run(size: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    curl = shutil.which("curl")
-    gzip = shutil.which("gzip")
+    curl = shutil.which("curl") or ""
+    gzip = shutil.which("gzip") or ""
     source = ensure_export(size, log)
     sha256 = export_sha256(size)
     DESTINATIONS.mkdir(parents=True, exist_ok=True)

@@ -329,9 +329,9 @@ class LakeWatcher(threading.Thread):
                 for key, size in self.lake.objects(self.prefix).items():
                     self.sightings.append((now, key, size))
                 if self.key is not None:
-                    size = self.lake.head(self.key)
-                    if size is not None:
-                        self.sightings.append((now, self.key, size))
+                    head = self.lake.head(self.key)
+                    if head is not None:
+                        self.sightings.append((now, self.key, head))
                 self.polls += 1
             except Exception as e:  # recorded, reported by the scenario
                 self.errors.append(f"{type(e).__name__}: {e}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import gzip
 import io
 import json
@@ -275,8 +276,12 @@ def switch_to_celery(ctx: Context, workers: int = 2) -> list[Proc]:
         started.append(worker)
     stack.components["scheduler"] = airflow.start("scheduler-celery", "scheduler")
     for worker in started:
-        wait_for(f"{worker.name} to join the Redis broker", lambda w=worker: " ready." in w.log_path.read_text(),
+        wait_for(f"{worker.name} to join the Redis broker", functools.partial(_joined_the_broker, worker),
                  timeout=120, procs=[worker])  # fmt: skip
     wait_for("the Celery scheduler's heartbeat", lambda: ctx.api.health()["scheduler"]["status"] == "healthy",
              timeout=60, procs=ctx.running_procs())  # fmt: skip
     return started
+
+
+def _joined_the_broker(worker: Proc) -> bool:
+    return " ready." in worker.log_path.read_text()

@@ -83,7 +83,7 @@ class Proc:
     def __init__(
         self,
         name: str,
-        argv: Sequence[str],
+        argv: Sequence[object],
         *,
         env: dict[str, str] | None = None,
         log_dir: Path,
@@ -211,7 +211,7 @@ def reap_orphans() -> None:
                         os.waitpid(child.pid, os.WNOHANG)
 
 
-def run(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, timeout: float = 300,
+def run(argv: Sequence[object], *, log: Path, env: dict[str, str] | None = None, timeout: float = 300,
         user: str | None = None, cwd: Path | None = None) -> str:  # fmt: skip
     """Run a command to completion, output appended to ``log``; return the output; raise on failure."""
     kwargs: dict[str, Any] = {}
@@ -246,7 +246,7 @@ def _append(log: Path, argv: Sequence[Any], output: str) -> None:
 
 def wait_for(
     what: str,
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     *,
     timeout: float,
     interval: float = 0.5,

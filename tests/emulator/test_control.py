@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -250,7 +250,8 @@ def test_every_declared_fault_has_a_flag_and_a_control_api_key(fault: Declaratio
 
 @pytest.mark.parametrize("name", Faults.names("counter"))
 def test_every_counter_counts_down(name: str) -> None:
-    faults = Faults(**{name: 2})
+    armed: dict[str, Any] = {name: 2}
+    faults = Faults(**armed)
 
     assert [faults.take(name), faults.take(name), faults.take(name)] == [True, True, False]
     assert getattr(faults, name) == 0

@@ -24,11 +24,14 @@ def _read_until_broken(url: str, headers: dict | None = None) -> tuple[int, int,
     (urllib3 drops the bytes of a short final read when it raises, so it cannot count them.)
     """
     parts = urlsplit(url)
+    assert parts.hostname is not None
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         connection.request("GET", f"{parts.path}?{parts.query}", headers=headers or {})
         response = connection.getresponse()
-        length = int(response.getheader("Content-Length"))
+        content_length = response.getheader("Content-Length")
+        assert content_length is not None
+        length = int(content_length)
         try:
             return length, len(response.read()), None
         except http.client.IncompleteRead as error:

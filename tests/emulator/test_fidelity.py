@@ -145,7 +145,7 @@ def test_sdk_creates_polls_and_downloads(asana_emulator_factory) -> None:
 
     body = {"data": {"organization": emulator.organization_gid}}
     created = exports.create_organization_export(body, {"opt_fields": FULL_FIELDS})
-    states = []
+    states: list[dict[str, Any]] = []
     while not states or states[-1]["state"] not in ("finished", "error"):
         states.append(exports.get_organization_export(created["gid"], {"opt_fields": FULL_FIELDS}))
 

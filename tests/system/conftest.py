@@ -81,6 +81,7 @@ def airflow_db(system_env: dict[str, str]) -> str:
             "write Dag runs into it. Unset AIRFLOW_HOME (tests/conftest.py then makes a private temporary one)."
         )
     initdb()
+    assert settings.engine is not None
     return str(settings.engine.url)
 
 
@@ -157,4 +158,4 @@ def task_states(dag_id: str, run_id: str) -> dict[str, str]:
                 TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
             )
         ).all()
-    return {task_id: str(state.value if hasattr(state, "value") else state) for task_id, state in rows}
+    return {task_id: str(getattr(state, "value", state)) for task_id, state in rows}

@@ -30,14 +30,16 @@ def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
     from sqlalchemy import select
 
     with create_session() as session:
-        return session.scalar(
+        rendered = session.scalar(
             select(RTIF.rendered_fields).where(
                 RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id
             )
         )
+    assert rendered is not None, f"no rendered fields for {dag_id} {run_id} {task_id}"
+    return rendered
 
 
-def _deferred_export_gids(since: datetime) -> set[str]:
+def _deferred_export_gids(since: datetime) -> set[str | None]:
     """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session

@@ -127,6 +127,7 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
     import gzip
     from datetime import datetime, timezone
 
+    from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
@@ -137,7 +138,9 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
 
     def event(uri: str, hour: int) -> AssetEventDagRunReferenceResult:
         return AssetEventDagRunReferenceResult(
-            asset={"name": ASSET_NAME, "uri": "x-asana://organization-export", "extra": {}},
+            asset=AssetReferenceAssetEventDagRun(
+                name=ASSET_NAME, uri="x-asana://organization-export", extra={}
+            ),
             extra={"export_gid": "1", "bytes": 1, "sha256": "0" * 64, "uri": uri},
             source_task_id="land",
             source_dag_id=LAKE_DAG_ID,
@@ -230,7 +233,8 @@ def _recording_io() -> Iterator[list[tuple[str, tuple]]]:
     if not _audit_installed:
         sys.addaudithook(_audit)  # cannot be removed; inert while _audit_sink is None
         _audit_installed = True
-    _audit_sink = sink = []
+    sink: list[tuple[str, tuple]] = []
+    _audit_sink = sink
     try:
         yield sink
     finally:
@@ -241,6 +245,8 @@ def _import_dag_file(path: Path) -> Any:
     """Execute a Dag file as a fresh module, as the Dag processor does."""
     name = f"example_dag_purity_{next(_counter)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -99,6 +99,7 @@ def _rows(table: str, where: str = "", params: dict | None = None) -> list[dict[
     from airflow import settings
     from sqlalchemy import text
 
+    assert settings.engine is not None
     with settings.engine.connect() as connection:
         result = connection.execute(text(f"SELECT * FROM {table} {where}"), params or {})
         return [
