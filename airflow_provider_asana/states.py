@@ -14,10 +14,6 @@ class OrganizationExportState(str, Enum):
     ERROR = "error"
 
     @classmethod
-    def terminal_states(cls) -> frozenset[OrganizationExportState]:
-        return frozenset({cls.FINISHED, cls.ERROR})
-
-    @classmethod
     def active_states(cls) -> frozenset[OrganizationExportState]:
         return frozenset({cls.PENDING, cls.STARTED})
 

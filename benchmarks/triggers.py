@@ -157,6 +157,7 @@ def _sync_trigger_class(deadline: float) -> type:
     from airflow_provider_asana.triggers.organization_export import (
         STATE_FIELDS,
         AsanaOrganizationExportTrigger,
+        export_outcome,
     )
 
     class SyncCallTrigger(AsanaOrganizationExportTrigger):
@@ -170,13 +171,11 @@ def _sync_trigger_class(deadline: float) -> type:
         async def run(self):  # type: ignore[override]
             hook = AsanaHook(asana_conn_id=self.asana_conn_id)
             while time.monotonic() < deadline:
-                export = hook.get_organization_export(
-                    self.export_gid, opt_fields=STATE_FIELDS
-                )  # blocks the loop
-                if export.get("state") in ("finished", "error"):
-                    yield TriggerEvent(
-                        self._event("success" if export["state"] == "finished" else "error", "")
-                    )
+                # Blocks the loop.
+                export = hook.get_organization_export(self.export_gid, opt_fields=STATE_FIELDS)
+                outcome = export_outcome(self.export_gid, export)
+                if outcome is not None:
+                    yield TriggerEvent(self._event(*outcome))
                     return
                 await asyncio.sleep(self.poll_interval)
 
