@@ -23,7 +23,7 @@ import tenacity
 
 from airflow_provider_asana import __version__
 from airflow_provider_asana.exceptions import ERRORS_DOC, AsanaAPIError, AsanaTransportError
-from airflow_provider_asana.hooks._settings import ConnectionSettings
+from airflow_provider_asana.connection import ConnectionSettings
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from airflow_provider_asana.hooks._api import (
     retry_kwargs,
     transport_error,
 )
-from airflow_provider_asana.hooks._settings import ConnectionSettings, is_gid, validate_gid
+from airflow_provider_asana.connection import ConnectionSettings
+from airflow_provider_asana.gids import is_gid, validate_gid
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

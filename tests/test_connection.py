@@ -1,0 +1,53 @@
+"""The connection's extras: one table, read by the settings, the connection form and the docs alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+
+from airflow_provider_asana.connection import EXTRAS, ConnectionSettings, form_fields, markdown_table
+from airflow_provider_asana.get_provider_info import get_provider_info
+
+README = Path(__file__).parent.parent / "README.md"
+NUMERIC = [extra for extra in EXTRAS if extra.kind != "string"]
+
+
+def _connection(**extra: object) -> SimpleNamespace:
+    return SimpleNamespace(conn_id="asana_test", host=None, port=None, password="0/1/token", extra=extra)
+
+
+def _readme_table(section: str) -> str:
+    """Return the first Markdown table under the README's ``## <section>`` heading."""
+    text = README.read_text().split(f"\n## {section}\n", 1)[1]
+    lines = text.split("\n## ", 1)[0].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    return "\n".join(table) + "\n"
+
+
+def test_the_readmes_configuration_table_is_the_connection_table() -> None:
+    assert _readme_table("Configuration reference") == markdown_table()
+
+
+def test_settings_default_to_the_table() -> None:
+    settings = ConnectionSettings.from_connection(_connection(), {})
+    fields = {f.name: f.default for f in dataclasses.fields(ConnectionSettings)}
+
+    for extra in NUMERIC:
+        assert getattr(settings, extra.name) == extra.default, extra.name
+        assert fields[extra.name] == extra.default, extra.name
+
+
+def test_the_connection_form_is_the_table() -> None:
+    conn_fields = get_provider_info()["connection-types"][0]["conn-fields"]
+
+    assert conn_fields == form_fields()
+    assert list(conn_fields) == [extra.name for extra in EXTRAS]
+    for extra in NUMERIC:
+        assert conn_fields[extra.name]["schema"]["default"] == extra.default
+        assert conn_fields[extra.name]["label"] == extra.label
