@@ -96,17 +96,16 @@ EXTRAS: tuple[ConnectionExtra, ...] = (
         "integer",
         6,
         "Max attempts per request",
-        "Attempts per API request, the first included; also the download's requests in a row without "
-        "progress.",
+        "Attempts per API request, the first included.",
         minimum=1,
     ),
     ConnectionExtra(
         "max_retry_wait",
         "number",
         300.0,
-        "Max total retry wait per request (s)",
-        "Seconds one API request may spend sleeping between attempts, in total. A Retry-After longer than "
-        "what is left fails at once.",
+        "Max total retry wait (s)",
+        "Seconds one API request, or a download between two moments of progress, may spend sleeping "
+        "between attempts, in total. A Retry-After longer than what is left fails at once.",
         minimum=0,
     ),
     ConnectionExtra(
@@ -123,6 +122,15 @@ EXTRAS: tuple[ConnectionExtra, ...] = (
         40,
         "Max concurrent async requests",
         "Async requests in flight per token on one event loop (Asana allows 50 concurrent GETs).",
+        minimum=1,
+    ),
+    ConnectionExtra(
+        "max_download_stalls",
+        "integer",
+        6,
+        "Max download requests without progress",
+        "Download requests in a row that bring no new byte before the download fails; a request that "
+        "gets further starts the count again.",
         minimum=1,
     ),
 )
@@ -178,6 +186,7 @@ class ConnectionSettings:
     max_retry_wait: float = _default("max_retry_wait")
     retry_backoff: float = _default("retry_backoff")
     max_concurrent_requests: int = _default("max_concurrent_requests")
+    max_download_stalls: int = _default("max_download_stalls")
 
     @property
     def is_local_plain_http(self) -> bool:
@@ -214,6 +223,13 @@ class ConnectionSettings:
             workspace=workspace,
             **numbers,
         )
+
+
+def token_forms(password: Any) -> list[str]:
+    """Return the connection's password as stored and as sent (stripped): both are masked before any check."""
+    if not isinstance(password, str):
+        return []
+    return [value for value in dict.fromkeys((password.strip(), password)) if value]
 
 
 def _extra(extras: dict[str, Any], name: str) -> Any:

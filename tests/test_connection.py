@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from airflow_provider_asana.connection import EXTRAS, ConnectionSettings, form_fields, markdown_table
 from airflow_provider_asana.get_provider_info import get_provider_info
 
@@ -51,3 +53,19 @@ def test_the_connection_form_is_the_table() -> None:
     for extra in NUMERIC:
         assert conn_fields[extra.name]["schema"]["default"] == extra.default
         assert conn_fields[extra.name]["label"] == extra.label
+
+
+def test_max_download_stalls_is_its_own_extra() -> None:
+    settings = ConnectionSettings.from_connection(
+        _connection(), {"max_download_stalls": "3", "max_attempts": 9}
+    )
+
+    assert (settings.max_download_stalls, settings.max_attempts) == (3, 9)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", 0.5])
+def test_max_download_stalls_below_one_is_refused_naming_the_extra(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"extra 'max_download_stalls' must be a number >= 1; .*default \(6\)"
+    ):
+        ConnectionSettings.from_connection(_connection(), {"max_download_stalls": value})

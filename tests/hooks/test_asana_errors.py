@@ -13,7 +13,7 @@ import responses
 from responses import matchers
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.hooks._api import parse_retry_after
+from airflow_provider_asana.retry import parse_retry_after
 from airflow_provider_asana.hooks.asana import EXPORT_FIELDS, AsanaAPIError, AsanaHook, AsanaTransportError
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 

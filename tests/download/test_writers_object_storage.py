@@ -14,9 +14,9 @@ import pytest
 
 from airflow.sdk import ObjectStoragePath
 from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.hooks._atomic_write import _refused_as_existing, make_writer
+from airflow_provider_asana.download.writers import _refused_as_existing, make_writer
 from airflow_provider_asana.hooks.asana import AsanaHook
-from tests.transfers.download_support import connect, finished_export, moto_server, s3_bucket
+from tests.download.support import connect, finished_export, moto_server, s3_bucket
 
 MIB = 1 << 20
 KEY = "asana/export.json.gz"

@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from airflow_provider_asana.hooks._gzip_verify import GzipError, GzipVerifier, StreamChecker
+from airflow_provider_asana.download.gzip_check import GzipError, GzipVerifier, StreamChecker
 
 PAYLOAD = random.Random(7).randbytes(200_000) + b"line of json\n" * 20_000
 

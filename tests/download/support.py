@@ -20,13 +20,19 @@ MULTI_MEMBER_SIZE = 9 << 20
 
 
 def connect(monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra) -> None:
-    """An ``asana`` connection to ``emu`` with fast retries (4 attempts)."""
+    """An ``asana`` connection to ``emu`` with fast retries (4 attempts per API request, 4 download stalls)."""
     set_asana_connection(
         monkeypatch,
         conn_id,
         host=emu.api_url,
         password=emu.token,
-        extra={"workspace": emu.organization_gid, "retry_backoff": 0.01, "max_attempts": 4, **extra},
+        extra={
+            "workspace": emu.organization_gid,
+            "retry_backoff": 0.01,
+            "max_attempts": 4,
+            "max_download_stalls": 4,
+            **extra,
+        },
     )
 
 

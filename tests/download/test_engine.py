@@ -25,9 +25,10 @@ import requests
 
 from airflow.sdk import ObjectStoragePath
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
-from airflow_provider_asana.hooks import _download
+from airflow_provider_asana.download import pipeline, stream
+from airflow_provider_asana.download.secrets import UrlSecrets
 from airflow_provider_asana.hooks.asana import AsanaHook
-from tests.transfers.download_support import (
+from tests.download.support import (
     MULTI_MEMBER_SIZE,
     api_calls,
     connect,
@@ -414,7 +415,7 @@ def test_request_errors_are_scrubbed_of_the_url():
         requests.get(url, timeout=2)
     assert "deadbeef42" in str(raised.value)
 
-    secrets = _download._Secrets()
+    secrets = UrlSecrets()
     secrets.add(url)
     scrubbed = secrets.scrub(str(raised.value))
     assert "deadbeef42" not in scrubbed and "X-Amz" not in scrubbed
@@ -435,7 +436,7 @@ def test_memory_stays_bounded(start, dest):
     finally:
         tracemalloc.stop()
     assert same_bytes(dest, emu.export_file(gid))
-    bound = (2 * _download.QUEUE_DEPTH + 3) * _download.CHUNK_SIZE + 8 * MIB
+    bound = (2 * pipeline.QUEUE_DEPTH + 3) * stream.CHUNK_SIZE + 8 * MIB
     assert peak < min(bound, size * 3 // 4), f"peak {peak / MIB:.1f} MiB"
 
 
