@@ -6,7 +6,8 @@ is worth making (the connection dropped, the URL expired, the host is busy) it r
 and the retry policy, through :class:`StreamRetry`, decides whether and when ``fetch`` runs again.
 
 The URL is fetched right before the first request (and again whenever the host refuses it as expired), sent
-with a bare session (no credentials, no API headers), never logged, never put in an exception or a result.
+with a bare session (no credentials, no API headers), checked to travel encrypted at every redirect hop,
+never logged, never put in an exception or a result.
 """
 
 from __future__ import annotations
@@ -81,9 +82,16 @@ class Interrupted(Exception):
         self.host = host
 
 
+class _ClearTextRedirect(Exception):
+    def __init__(self, scheme: str, host: str) -> None:
+        super().__init__(scheme, host)
+        self.scheme = scheme
+        self.host = host
+
+
 class _DownloadSession(requests.Session):
     """
-    A session that never sends credentials.
+    A session that never sends credentials, and follows a redirect only if its target travels encrypted.
 
     No ``Authorization`` (none from netrc, none kept across redirects), no API headers, and no transparent
     gzip decoding of the body: the bytes stored are the bytes served.
@@ -101,6 +109,10 @@ class _DownloadSession(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         """Prepare a redirect hop (requests calls this with the hop's absolute URL, before sending it)."""
         prepared_request.headers.pop("Authorization", None)
+        target = prepared_request.url or ""
+        if not travels_encrypted(target, allow_plain_http=self.allow_plain_http):
+            parts = urlsplit(target)
+            raise _ClearTextRedirect(parts.scheme or "none", parts.hostname or "?")
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -179,6 +191,12 @@ class ResumableStream:
                 timeout=(self.source.connect_timeout, self.source.read_timeout),
                 allow_redirects=True,
             )
+        except _ClearTextRedirect as e:
+            raise AsanaDownloadError(
+                f"Download of {self.label} refused: the download host redirected to a URL that is not https "
+                f"(scheme {e.scheme!r}, host {e.host}), and a presigned URL must not travel in clear text, so "
+                f"the redirect was not followed. Nothing was stored at {self.uri}. {self.source.advice}"
+            ) from None
         except requests.RequestException as e:
             raise Interrupted(f"the request failed ({self._describe(e)})") from None
         with response:
