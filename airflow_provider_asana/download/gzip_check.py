@@ -1,4 +1,4 @@
-"""Streaming checks of a downloaded file: its SHA-256 and, optionally, that it is one complete gzip stream."""
+"""Streaming checks of a downloaded file: its SHA-256 and, optionally, that it is one complete gzip file."""
 
 from __future__ import annotations
 
@@ -111,7 +111,9 @@ class GzipVerifier:
         member = self.members + 1
         reason = str(error)
         if self.members and not self._member_fed and "header" in reason:
-            reason = f"bytes after the end of gzip member {self.members} are not another gzip member ({reason})"
+            reason = (
+                f"bytes after the end of gzip member {self.members} are not another gzip member ({reason})"
+            )
         return f"invalid gzip data in member {member}, in the bytes from offset {start}: {reason}"
 
 
@@ -119,44 +121,48 @@ class StreamChecker:
     """
     The SHA-256 of the bytes fed, and (when asked) a :class:`GzipVerifier` over the same bytes.
 
-    The two halves can be fed from different threads (``update_hash`` / ``reset_hash`` on one,
+    The two halves are fed from different threads (``update_hash`` / ``reset_hash`` on one,
     ``update_gzip`` / ``reset_gzip`` on another): hashlib and zlib both release the GIL, so the hash and the
-    inflate overlap instead of adding up. :meth:`update` and :meth:`reset` drive both at once.
+    inflate overlap instead of adding up.
     """
 
     def __init__(self, verify_gzip: bool) -> None:
         self._verify_gzip = verify_gzip
-        self.reset()
-
-    @property
-    def verify_gzip(self) -> bool:
-        return self._verify_gzip
-
-    def reset(self) -> None:
         self.reset_hash()
         self.reset_gzip()
 
+    @property
+    def verify_gzip(self) -> bool:
+        """Tell whether the bytes are decoded as gzip too."""
+        return self._verify_gzip
+
     def reset_hash(self) -> None:
+        """Start the hash again at byte 0."""
         self.sha256 = hashlib.sha256()
-        self.bytes = 0
 
     def reset_gzip(self) -> None:
+        """Start the gzip check again at byte 0."""
         self.gzip = GzipVerifier() if self._verify_gzip else None
 
-    def update(self, data: bytes) -> None:
-        self.update_hash(data)
-        self.update_gzip(data)
-
     def update_hash(self, data: bytes) -> None:
+        """Hash the next bytes."""
         self.sha256.update(data)
-        self.bytes += len(data)
 
     def update_gzip(self, data: bytes) -> None:
+        """
+        Decode the next bytes as gzip, when verifying.
+
+        :raises GzipError: The bytes so far cannot be the start of a valid gzip file.
+        """
         if self.gzip is not None:
             self.gzip.update(data)
 
     def finish(self) -> str:
-        """Run the end-of-file checks and return the hex SHA-256."""
+        """
+        Run the end-of-file checks and return the hex SHA-256.
+
+        :raises GzipError: The gzip file is empty or cut short.
+        """
         if self.gzip is not None:
             self.gzip.finish()
         return self.sha256.hexdigest()
