@@ -13,6 +13,7 @@ import requests
 
 from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
 from airflow_provider_asana.hooks.asana import AsanaHook
+
 from tests.conftest import set_asana_connection
 
 #: Two 4 MiB gzip members plus change: the emulator writes one member per 4 MiB.
@@ -94,7 +95,6 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aw
     for the test, so the connection is read afresh.
     """
     import boto3
-
     from airflow.sdk.io import store
 
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()  # moto's state is per process

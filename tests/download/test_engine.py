@@ -14,20 +14,21 @@ import logging
 import os
 import socket
 import stat
-import traceback
 import threading
 import time
+import traceback
 import tracemalloc
 from pathlib import Path
 
 import pytest
 import requests
-
 from airflow.sdk import ObjectStoragePath
-from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
+
 from airflow_provider_asana.download import pipeline, stream
 from airflow_provider_asana.download.secrets import UrlSecrets
+from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
+
 from tests.download.support import (
     MULTI_MEMBER_SIZE,
     api_calls,

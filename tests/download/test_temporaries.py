@@ -22,6 +22,7 @@ import pytest
 from airflow_provider_asana.download import temporaries as _temporaries
 from airflow_provider_asana.download.temporaries import ABANDONED_AFTER, is_temporary_of, temporary_name
 from airflow_provider_asana.hooks.asana import AsanaHook
+
 from tests.download.support import connect, finished_export, same_bytes, temporaries
 
 MIB = 1 << 20
@@ -171,9 +172,8 @@ def test_without_flock_only_old_temporaries_are_removed(start, dest, monkeypatch
 
 @pytest.fixture
 def memory_fs(monkeypatch):
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow.sdk.io import attach, store
+    from fsspec.implementations.memory import MemoryFileSystem
 
     monkeypatch.setattr(store, "_STORE_CACHE", {})
     fs = MemoryFileSystem()

@@ -11,11 +11,12 @@ import secrets
 import threading
 
 import pytest
-
 from airflow.sdk import ObjectStoragePath
-from airflow_provider_asana.exceptions import AsanaDownloadError
+
 from airflow_provider_asana.download.writers import _refused_as_existing, make_writer
+from airflow_provider_asana.exceptions import AsanaDownloadError
 from airflow_provider_asana.hooks.asana import AsanaHook
+
 from tests.download.support import connect, finished_export, moto_server, s3_bucket
 
 MIB = 1 << 20
@@ -223,9 +224,8 @@ def test_s3_overwrite_true_replaces_without_a_condition(s3):
 
 @pytest.fixture
 def memory_fs(monkeypatch):
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow.sdk.io import attach, store
+    from fsspec.implementations.memory import MemoryFileSystem
 
     monkeypatch.setattr(store, "_STORE_CACHE", {})
     fs = MemoryFileSystem()

@@ -10,6 +10,7 @@ from responses import matchers
 
 from airflow_provider_asana import __version__
 from airflow_provider_asana.hooks.asana import EXPORT_FIELDS, AsanaAPIError, AsanaHook, AsanaTransportError
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from airflow_provider_asana.hooks.asana import AsanaAPIError, AsanaHook, AsanaTransportError
+
 from tests.conftest import WORKSPACE, set_asana_connection
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import re
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import requests
@@ -13,8 +13,9 @@ import responses
 from responses import matchers
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.retry import parse_retry_after
 from airflow_provider_asana.hooks.asana import EXPORT_FIELDS, AsanaAPIError, AsanaHook, AsanaTransportError
+from airflow_provider_asana.retry import parse_retry_after
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"

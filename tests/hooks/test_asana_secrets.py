@@ -14,6 +14,7 @@ import responses
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
 from airflow_provider_asana.hooks.asana import AsanaAPIError, AsanaHook
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"
