@@ -7,20 +7,25 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
-from airflow_provider_asana.hooks.asana import AsanaHook
-
 from tests.conftest import set_asana_connection
+
+if TYPE_CHECKING:
+    import pytest
+
+    from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
+    from airflow_provider_asana.hooks.asana import AsanaHook
 
 #: Two 4 MiB gzip members plus change: the emulator writes one member per 4 MiB.
 MULTI_MEMBER_SIZE = 9 << 20
 
 
-def connect(monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra) -> None:
+def connect(
+    monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra
+) -> None:
     """An ``asana`` connection to ``emu`` with fast retries (4 attempts per API request, 4 download stalls)."""
     set_asana_connection(
         monkeypatch,
@@ -65,7 +70,9 @@ def same_bytes(a: Path, b: Path) -> bool:
     if os.path.getsize(a) != os.path.getsize(b):
         return False
     with open(a, "rb") as fa, open(b, "rb") as fb:
-        return all(x == y for x, y in zip(iter(lambda: fa.read(1 << 20), b""), iter(lambda: fb.read(1 << 20), b"")))
+        return all(
+            x == y for x, y in zip(iter(lambda: fa.read(1 << 20), b""), iter(lambda: fb.read(1 << 20), b""))
+        )
 
 
 def temporaries(directory: Path) -> list[str]:
@@ -87,7 +94,9 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def s3_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aws_test", bucket: str = "bucket"):
+def s3_bucket(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aws_test", bucket: str = "bucket"
+):
     """
     Empty moto's state, create ``bucket``, define the ``aws`` connection ``conn_id`` to ``endpoint``.
 

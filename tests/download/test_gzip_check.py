@@ -100,7 +100,8 @@ def test_reset_starts_over():
     verifier.update(b"junk that is not gzip"[:0] + gzip.compress(PAYLOAD)[:100])
     verifier.reset()
     feed(gzip.compress(b"fresh start"), verifier=verifier)
-    assert verifier.members == 1 and verifier.decompressed_bytes == len(b"fresh start")
+    assert verifier.members == 1
+    assert verifier.decompressed_bytes == len(b"fresh start")
 
 
 def test_memory_stays_flat_on_a_bomb():

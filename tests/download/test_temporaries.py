@@ -104,7 +104,8 @@ def test_temporary_of_a_live_writer_is_left_alone(start, dest):
     with child(LIVE_WRITER, str(dest), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as live:
         try:
             held = Path(live.stdout.readline().strip())
-            assert held.parent == dest.parent and is_temporary_of(held.name, dest.name)
+            assert held.parent == dest.parent
+            assert is_temporary_of(held.name, dest.name)
 
             hook.download_organization_export(gid, dest)
 

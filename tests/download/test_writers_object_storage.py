@@ -53,6 +53,15 @@ def s3_calls(path: ObjectStoragePath) -> list[str]:
     return calls
 
 
+def commit_or_abort(writer) -> None:
+    """Commit ``writer``, or abort it on failure, as the download engine does."""
+    try:
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 def multipart_uploads(client) -> list:
     return client.list_multipart_uploads(Bucket="bucket").get("Uploads", [])
 
@@ -73,7 +82,8 @@ def test_s3_lands_byte_identical_in_a_multipart_upload(start, s3):
     body = s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()
     assert body == emu.export_file(gid).read_bytes()
     assert result == {"uri": DEST, "bytes": len(body), "sha256": emu.export_sha256(gid), "export_gid": gid}
-    assert calls.count("UploadPart") == 2 and "CompleteMultipartUpload" in calls
+    assert calls.count("UploadPart") == 2
+    assert "CompleteMultipartUpload" in calls
     assert multipart_uploads(s3) == []
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bucket")["Contents"]] == [KEY]  # no temporary key
 
@@ -88,7 +98,8 @@ def test_s3_failed_run_aborts_the_multipart_upload(start, s3):
         hook.download_organization_export(gid, path)
 
     assert "UploadPart" in calls  # the upload was under way...
-    assert "AbortMultipartUpload" in calls and "CompleteMultipartUpload" not in calls  # ...and was aborted
+    assert "AbortMultipartUpload" in calls
+    assert "CompleteMultipartUpload" not in calls
     assert_no_object(s3)
     assert multipart_uploads(s3) == []
 
@@ -103,7 +114,8 @@ def test_s3_failed_run_before_the_first_part_leaves_no_upload(start, s3):
     with pytest.raises(AsanaDownloadError, match="not a valid gzip"):
         hook.download_organization_export(gid, path)
 
-    assert "CreateMultipartUpload" not in calls and "PutObject" not in calls
+    assert "CreateMultipartUpload" not in calls
+    assert "PutObject" not in calls
     assert_no_object(s3)
     assert multipart_uploads(s3) == []
 
@@ -125,7 +137,9 @@ def test_s3_existing_object_refused_without_overwrite_and_untouched_by_a_failed_
 
     emu.clear_faults()
     result = hook.download_organization_export(gid, DEST, overwrite=True)
-    assert hashlib.sha256(s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()).hexdigest() == result["sha256"]
+    assert (
+        hashlib.sha256(s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()).hexdigest() == result["sha256"]
+    )
 
 
 # -- overwrite=False is enforced by S3 itself: a conditional write ---------------------------------------
@@ -178,11 +192,7 @@ def test_s3_second_writer_cannot_replace_what_the_first_committed(s3, other_s3_f
         path.fs.s3.meta.events.register(f"before-call.s3.{operation}", first_commits_now)
 
     with pytest.raises(AsanaDownloadError, match=f"destination {DEST} already exists: pass overwrite=True"):
-        try:
-            second.commit()
-        except BaseException:
-            second.abort()
-            raise
+        commit_or_abort(second)
 
     assert raced  # the first writer did commit in the window
     assert s3.get_object(Bucket="bucket", Key=KEY)["Body"].read() == first_bytes
