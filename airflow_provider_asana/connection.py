@@ -249,14 +249,14 @@ def _number(extras: dict[str, Any], extra: ConnectionExtra, conn_id: str) -> flo
         value = float("nan")
     if not value >= extra.minimum:
         raise ValueError(
-            f"Connection {conn_id!r} extra {extra.name!r} must be a number >= {extra.minimum:g}; got {raw!r}. "
-            f"Fix the extra or remove it to use the default ({_default(extra.name):g})."
+            f"Connection {conn_id!r} extra {extra.name!r} must be a number >= {extra.minimum:g}; "
+            f"got {raw!r}. Fix the extra or remove it to use the default ({_default(extra.name):g})."
         )
     return int(value) if extra.kind == "integer" else value
 
 
 def _token(conn_id: str, raw: Any) -> str:
-    """Return the token to send: ``raw`` without surrounding whitespace; refuse it (unechoed) if off otherwise."""
+    """Return the token to send, ``raw`` without surrounding whitespace; refuse (unechoed) any other flaw."""
     token = raw.strip() if isinstance(raw, str) else raw
     if not token or not isinstance(token, str):
         raise ValueError(

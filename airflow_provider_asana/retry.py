@@ -181,7 +181,7 @@ class RetryRule:
         """Report that ``error`` is retried in ``status.wait`` seconds (a log line)."""
 
     def give_up(self, error: BaseException, status: RetryStatus) -> BaseException | None:
-        """Return the error to raise, from ``error``, when the policy gives up; None raises ``error`` itself."""
+        """Return the error to raise (from ``error``) when the policy gives up; None raises ``error``."""
         return None
 
 
@@ -244,7 +244,7 @@ class RetryPolicy:
         return tenacity.Retrying(**arguments)(fn, *args, **kwargs)
 
     def backoff(self, failures: int) -> float:
-        """Return a random wait of up to ``retry_backoff`` x 2^(failures-1) seconds, at most :data:`MAX_BACKOFF`."""
+        """Return a random wait of up to ``retry_backoff`` x 2^(failures-1) s, at most :data:`MAX_BACKOFF`."""
         high = min(MAX_BACKOFF, self.retry_backoff * 2.0 ** min(failures - 1, 64))
         return random.uniform(0.0, high)
 

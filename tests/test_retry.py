@@ -1,4 +1,4 @@
-"""The one retry policy, on its own: what it counts, when it sleeps, when it gives up, sync and async alike."""
+"""The one retry policy on its own: what it counts, when it sleeps, when it gives up, sync and async."""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ The download engine: a remote file behind short-lived URLs, streamed into object
 
 It knows nothing of Asana's API. Whoever knows the file (the hook) describes it as a
 :class:`~airflow_provider_asana.download.source.DownloadSource`: a function that returns a fresh download
-URL, a label for messages, timeouts and the retry policy. :func:`~airflow_provider_asana.download.engine.download_file`
-streams it to a :class:`~airflow_provider_asana.download.destination.Destination`.
+URL, a label for messages, timeouts and the retry policy.
+:func:`~airflow_provider_asana.download.engine.download_file` streams it to a
+:class:`~airflow_provider_asana.download.destination.Destination`.
 
 - ``engine``: the entry point; ``source``: what it is told about the file;
 - ``stream``: the HTTP requests, resumed with ``Range``; its retry rule (the policy is

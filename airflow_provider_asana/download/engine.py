@@ -52,7 +52,8 @@ def download_file(
     Stream ``source``'s file to ``destination``: resumed where a request broke, checked, atomic.
 
     :param source: The file: a function giving fresh URLs, its label, timeouts and retry policy.
-    :param destination: Where it lands (see :class:`~airflow_provider_asana.download.destination.Destination`).
+    :param destination: Where it lands, checked (a
+        :class:`~airflow_provider_asana.download.destination.Destination`).
     :param verify_gzip: Decode the whole gzip (every member, CRC-32 and length) while it streams, so a
         damaged file fails instead of landing.
     :raises AsanaDownloadError: The destination is refused or unwritable, the host refuses the file, the

@@ -7,7 +7,8 @@ import zlib
 
 #: Most bytes of decompressed output produced per zlib call: memory stays flat whatever the ratio. Kept
 #: below glibc's default mmap threshold (128 KiB), so each output buffer is reused from the heap instead of
-#: being mapped, zero-filled and unmapped on every call (at 256 KiB that page faulting cost a third of the time).
+#: being mapped, zero-filled and unmapped on every call (at 256 KiB that page faulting cost a third of the
+#: time).
 MAX_INFLATE_OUTPUT = 64 << 10
 #: Bytes of input handed to zlib per call, as a zero-copy slice of the chunk. zlib's ``unconsumed_tail`` is a
 #: copy of what a call did not consume, so feeding a whole chunk at once copied most of it again per call.
@@ -58,7 +59,7 @@ class GzipVerifier:
         max_output = self._max_output
         for offset in range(0, len(view), step):
             pending: bytes | memoryview = view[offset : offset + step]
-            # Each pass either consumes input, emits a full output buffer or ends a member: bounded by the data.
+            # Each pass consumes input, emits a full output buffer or ends a member: bounded by the data.
             while pending:
                 try:
                     produced = len(self._inflater.decompress(pending, max_output))

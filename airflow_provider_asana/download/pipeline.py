@@ -36,7 +36,7 @@ _STOP = object()
 
 
 class _Worker:
-    """A thread applying ``handle`` to each chunk queued, ``reset`` on a restart marker; keeps the first error."""
+    """A thread applying ``handle`` to each chunk queued, ``reset`` on a restart; keeps the first error."""
 
     def __init__(self, name: str, handle: Callable[[bytes], None], reset: Callable[[], None]) -> None:
         self._handle = handle
@@ -140,14 +140,14 @@ class Pipeline:
             worker.cancel()
 
     def raise_if_failed(self) -> None:
-        """Raise what a worker failed with: a write error as :class:`AsanaDownloadError`, others as they are."""
+        """Raise what a worker failed with: a write error as :class:`AsanaDownloadError`, others as is."""
         if self.writer.error is not None:
             e = self.writer.error
             if isinstance(e, AsanaDownloadError):
                 raise e
             raise AsanaDownloadError(
-                f"writing to destination {self.uri} failed: {type(e).__name__}: {e}. Check that the destination "
-                "is writable and the storage has space."
+                f"writing to destination {self.uri} failed: {type(e).__name__}: {e}. Check that the "
+                "destination is writable and the storage has space."
             ) from None
         for worker in self._workers[1:]:
             if worker.error is not None:

@@ -194,8 +194,8 @@ class ResumableStream:
         except _ClearTextRedirect as e:
             raise AsanaDownloadError(
                 f"Download of {self.label} refused: the download host redirected to a URL that is not https "
-                f"(scheme {e.scheme!r}, host {e.host}), and a presigned URL must not travel in clear text, so "
-                f"the redirect was not followed. Nothing was stored at {self.uri}. {self.source.advice}"
+                f"(scheme {e.scheme!r}, host {e.host}), and a presigned URL must not travel in clear text, "
+                f"so the redirect was not followed. Nothing was stored at {self.uri}. {self.source.advice}"
             ) from None
         except requests.RequestException as e:
             raise Interrupted(f"the request failed ({self._describe(e)})") from None
@@ -260,8 +260,8 @@ class ResumableStream:
             if start != self.written or (self.total is not None and total_size != self.total):
                 self._restart()
                 raise Interrupted(
-                    f"the download host sent bytes {match.group(1)}-{match.group(2)}/{total} for a request from "
-                    f"byte {self.written} of {self.total}; starting again from byte 0"
+                    f"the download host sent bytes {match.group(1)}-{match.group(2)}/{total} for a request "
+                    f"from byte {self.written} of {self.total}; starting again from byte 0"
                 )
             self.total = total_size
             if total_size is None:
@@ -321,11 +321,11 @@ class ResumableStream:
         """
         if not self.verify_gzip:
             raise AsanaDownloadError(
-                f"Download of {self.label} refused: the download host sent no Content-Length, so a transfer cut "
-                "short would look complete, and with verify_gzip=False nothing else can prove the file whole. "
-                f"Nothing was stored at {self.uri}. Pass verify_gzip=True (a full gzip decode proves it "
-                "complete), or find what strips Content-Length between the worker and the download host (a "
-                "proxy)."
+                f"Download of {self.label} refused: the download host sent no Content-Length, so a transfer "
+                "cut short would look complete, and with verify_gzip=False nothing else can prove the file "
+                f"whole. Nothing was stored at {self.uri}. Pass verify_gzip=True (a full gzip decode proves "
+                "it complete), or find what strips Content-Length between the worker and the download host "
+                "(a proxy)."
             )
         if not self.size_unknown:
             log.warning(
@@ -416,8 +416,8 @@ class StreamRetry(RetryRule):
             why = f"the next wait would take it past the connection's max_retry_wait of {status.budget:g} s"
         total = stream.total if stream.total is not None else "?"
         return AsanaDownloadError(
-            f"Download of {stream.label} to {stream.uri} failed: {why}; the last failure: {error.reason}. Got "
-            f"{stream.written} of {total} bytes; nothing was stored. Retry the task; the connection's "
+            f"Download of {stream.label} to {stream.uri} failed: {why}; the last failure: {error.reason}. "
+            f"Got {stream.written} of {total} bytes; nothing was stored. Retry the task; the connection's "
             "max_download_stalls extra sets how many requests in a row without progress are allowed."
         )
 

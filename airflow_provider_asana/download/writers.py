@@ -293,7 +293,8 @@ class DeferredCommitWriter:
             f.discard()  # s3fs: abort the multipart upload
         except Exception as e:
             log.warning("Could not discard the unfinished upload to %s: %s", self.uri, e)
-        # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing left to send.
+        # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing is left
+        # to send.
         if hasattr(f, "forced"):
             f.forced = True
         try:
@@ -313,7 +314,7 @@ class DeferredCommitWriter:
 
 
 def _refused_as_existing(error: BaseException) -> bool:
-    """Tell whether ``error`` (or what caused it) is the store refusing a conditional write: the key exists."""
+    """Tell whether ``error`` (or its cause) is the store refusing a conditional write: the key exists."""
     seen: BaseException | None = error
     for _ in range(8):  # s3fs wraps botocore's ClientError; the chain is short
         if seen is None:

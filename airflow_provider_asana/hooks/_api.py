@@ -231,7 +231,7 @@ def transport_error(request: ApiRequest, kind: str, cause: BaseException) -> Asa
 
 
 def export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> dict[str, Any]:
-    """Return the query of an organization-export call: ``opt_fields`` (``None``: the default) and ``opt_pretty``."""
+    """Return the query of an organization-export call: ``opt_fields`` (None: the default), ``opt_pretty``."""
     if opt_fields is None:
         opt_fields = EXPORT_FIELDS
     fields = opt_fields if isinstance(opt_fields, str) else ",".join(opt_fields)
@@ -241,7 +241,7 @@ def export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> d
 def export_from_answer(
     body: dict[str, Any], opt_fields: Sequence[str] | str | None, call: str
 ) -> dict[str, Any]:
-    """Return the OrganizationExport in ``body``; raise :class:`AsanaAPIError` if there is none (a wrong host)."""
+    """Return the OrganizationExport in ``body``; raise :class:`AsanaAPIError` if there is none."""
     data = body.get("data")
     problem = _not_an_export(data)
     if problem or not isinstance(data, dict):

@@ -115,7 +115,7 @@ def _ssl_key() -> tuple[str | None, str | None]:
 
 
 def _ssl_context() -> ssl.SSLContext:
-    """Return httpx's default TLS context (certifi's bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), built once."""
+    """Return httpx's default TLS context (certifi's, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), built once."""
     key = _ssl_key()
     context = _SSL_CONTEXTS.get(key)
     if context is None:

@@ -94,7 +94,7 @@ class AsanaHook(BaseHook):
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
-        """Return how this connection retries API calls and downloads (:mod:`airflow_provider_asana.retry`)."""
+        """Return how this connection retries API calls and downloads: its :class:`RetryPolicy`."""
         return RetryPolicy.from_settings(self.settings)
 
     @cached_property
@@ -211,8 +211,8 @@ class AsanaHook(BaseHook):
             organization_gid = self.settings.workspace
             if organization_gid is None:
                 raise ValueError(
-                    f"organization_gid was not given and connection {self.asana_conn_id!r} has no 'workspace' "
-                    "extra: pass organization_gid='<digits>' or set the extra. "
+                    f"organization_gid was not given and connection {self.asana_conn_id!r} has no "
+                    "'workspace' extra: pass organization_gid='<digits>' or set the extra. "
                     "AsanaHook().list_workspaces() lists the organizations the token sees."
                 )
         return validate_gid(organization_gid, "organization_gid")
@@ -264,8 +264,8 @@ class AsanaHook(BaseHook):
             raise AsanaExportFailedError(describe_failed_export(export))
         if state != OrganizationExportState.FINISHED:
             raise AsanaDownloadError(
-                f"Asana organization export {export_gid} of organization {organization.get('gid', '?')} is not "
-                f"finished yet (state {state!r}): there is nothing to download. Wait for it with "
+                f"Asana organization export {export_gid} of organization {organization.get('gid', '?')} is "
+                f"not finished yet (state {state!r}): there is nothing to download. Wait for it with "
                 "AsanaOrganizationExportSensor (deferrable) before this task."
             )
         url = export.get("download_url")
@@ -315,10 +315,9 @@ class AsanaHook(BaseHook):
         """
         Stream a finished export's gzip into object storage, atomically, verified, resumable.
 
-        A convenience for ``@task`` code that does what
-        :class:`~airflow_provider_asana.transfers.organization_export_to_object_storage.AsanaOrganizationExportToObjectStorageOperator`
-        does: :meth:`organization_export_source` and ``destination`` handed to the download engine
-        (:func:`~airflow_provider_asana.download.download_file`).
+        A convenience for ``@task`` code that does what the transfer operator
+        (``AsanaOrganizationExportToObjectStorageOperator``) does: :meth:`organization_export_source` and
+        ``destination`` handed to the download engine, :func:`~airflow_provider_asana.download.download_file`.
 
         :param export_gid: The export's gid; its state must be ``finished``.
         :param destination: Where the file lands: a path or URI ``ObjectStoragePath`` understands.
@@ -335,7 +334,7 @@ class AsanaHook(BaseHook):
         return {**landed.as_dict(), "export_gid": export_gid}
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the token with ``GET /users/me`` and, if the connection names a workspace, that the token sees it."""
+        """Check the token with ``GET /users/me``, and that it sees the workspace the connection names."""
         try:
             settings = self.settings
             me = self.run("GET", "/users/me", params={"opt_fields": "name,email,workspaces,workspaces.name"})[
@@ -351,13 +350,11 @@ class AsanaHook(BaseHook):
             return True, message
         workspaces = {w.get("gid"): w.get("name") for w in me.get("workspaces") or []}
         if settings.workspace in workspaces:
-            return (
-                True,
-                f"{message} The token can see workspace {settings.workspace} ({workspaces[settings.workspace]}).",
-            )
+            name = workspaces[settings.workspace]
+            return True, f"{message} The token can see workspace {settings.workspace} ({name})."
         return False, (
-            f"{message} But the token cannot see workspace {settings.workspace} set in the connection's extra: "
-            f"it sees {', '.join(sorted(map(str, workspaces))) or 'none'}. Fix the 'workspace' extra."
+            f"{message} But the token cannot see workspace {settings.workspace} set in the connection's "
+            f"extra: it sees {', '.join(sorted(map(str, workspaces))) or 'none'}. Fix the 'workspace' extra."
         )
 
     async def aclose(self) -> None:

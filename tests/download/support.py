@@ -26,7 +26,7 @@ MULTI_MEMBER_SIZE = 9 << 20
 def connect(
     monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra
 ) -> None:
-    """An ``asana`` connection to ``emu`` with fast retries (4 attempts per API request, 4 download stalls)."""
+    """Define an ``asana`` connection to ``emu``, fast retries: 4 attempts a request, 4 download stalls."""
     set_asana_connection(
         monkeypatch,
         conn_id,

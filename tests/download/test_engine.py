@@ -399,7 +399,7 @@ def test_unfinished_export_is_refused_with_advice(asana_emulator_factory, monkey
 def test_download_url_never_reaches_logs_or_errors(start, dest, caplog):
     caplog.set_level(logging.DEBUG)  # urllib3 logs every request line, query string included, at DEBUG
     caplog.set_level(logging.DEBUG, logger="urllib3")  # other libraries (the asana SDK) set it to WARNING
-    # A TTL that outlives the first request's start even on a loaded machine, and a stall that outlives the TTL.
+    # A TTL that outlives the first request's start even on a loaded machine; a stall that outlives the TTL.
     emu, hook, gid = start(export_size=MIB, url_ttl=1.5)
     emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=2.0)
     hook.download_organization_export(gid, dest)
@@ -417,7 +417,7 @@ def test_download_url_never_reaches_logs_or_errors(start, dest, caplog):
 
 
 def test_request_errors_are_scrubbed_of_the_url():
-    """requests puts the URL, query string included, in its exception texts: they are never passed on verbatim."""
+    """requests puts the URL, query string included, in its exception texts: never passed on verbatim."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
@@ -453,7 +453,7 @@ def test_memory_stays_bounded(start, dest):
 
 
 def test_interrupted_task_leaves_nothing_behind(start, dest):
-    """A task kill surfaces as an exception in the task's thread (here KeyboardInterrupt): all is cleaned up."""
+    """A task kill surfaces as an exception in the task's thread (KeyboardInterrupt): all is cleaned up."""
     emu, hook, gid = start(export_size=MIB)
     emu.set_faults(slow_download_bps=200_000)  # about 5 s for the file: the interrupt lands mid-transfer
     started = threading.Event()
