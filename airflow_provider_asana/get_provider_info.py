@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_asana import __version__
+from airflow_provider_asana.connection import form_fields, form_placeholders
 
 _MODULE = "airflow_provider_asana"
 _INTEGRATION = "Asana"
@@ -56,39 +57,10 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://app.asana.com/api/1.0 (leave empty for Asana itself)",
                         "password": "Personal access, service-account or OAuth access token",
-                        "workspace": "Organization gid, e.g. 1200000000000001",
+                        **form_placeholders(),
                     },
                 },
-                "conn-fields": {
-                    "workspace": {
-                        "label": "Workspace",
-                        "description": "Default organization gid for exports (the official Asana "
-                        "provider's key).",
-                        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
-                    },
-                    "project": {
-                        "label": "Project",
-                        "description": "Used by the official Asana provider's task operators; "
-                        "ignored by exports.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "connect_timeout": {
-                        "label": "Connect timeout (s)",
-                        "schema": {"type": ["number", "null"], "default": 10},
-                    },
-                    "read_timeout": {
-                        "label": "Read timeout (s)",
-                        "schema": {"type": ["number", "null"], "default": 60},
-                    },
-                    "max_attempts": {
-                        "label": "Max attempts per request",
-                        "schema": {"type": ["integer", "null"], "default": 6},
-                    },
-                    "max_retry_wait": {
-                        "label": "Max total retry wait per request (s)",
-                        "schema": {"type": ["number", "null"], "default": 300},
-                    },
-                },
+                "conn-fields": form_fields(),
             }
         ],
     }

@@ -1,48 +1,41 @@
 """
-The transport-neutral half of the Asana client: request building, error mapping, retry policy.
+The transport-neutral half of the Asana client: request building, error mapping, and the API's retry rule.
 
-The sync path (``requests``) and the async path (``httpx``) both go through these functions, so
-they send the same requests, raise the same errors and retry the same way.
+The sync path (``requests``) and the async path (``httpx``, see ``_http``) both go through these functions,
+so they send the same requests and raise the same errors; both retry through the one policy in
+:mod:`airflow_provider_asana.retry`, with :class:`ApiRetry` saying what an API request may repeat.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
-import platform
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import tenacity
-
-from airflow_provider_asana import __version__
 from airflow_provider_asana.exceptions import ERRORS_DOC, AsanaAPIError, AsanaTransportError
-from airflow_provider_asana.hooks._settings import ConnectionSettings
+from airflow_provider_asana.gids import is_gid
+from airflow_provider_asana.retry import (
+    BUDGET,
+    IDEMPOTENT_METHODS,
+    RetryRule,
+    RetryStatus,
+    is_retryable,
+    parse_retry_after,
+)
+from airflow_provider_asana.user_agent import user_agent
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.connection import ConnectionSettings
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Statuses retried for idempotent calls.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-#: Statuses retried for POST: those where Asana provably did nothing (rate limited, unavailable).
-RETRYABLE_POST_STATUSES = frozenset({429, 503})
-MAX_BACKOFF = 60.0
-
-
-def user_agent() -> str:
-    """The ``User-Agent`` sent to Asana: the provider, its version, Airflow's and Python's."""
-    from airflow import __version__ as airflow_version
-
-    return (
-        f"airflow-provider-asana/{__version__} apache-airflow/{airflow_version} "
-        f"python/{platform.python_version()}"
-    )
+#: The fields asked for by default: the OrganizationExport resource omits some unless asked.
+EXPORT_FIELDS: tuple[str, ...] = ("created_at", "download_url", "organization", "organization.name", "state")
+_EXPORT_KEYS = ("gid", "resource_type", "created_at", "state", "download_url", "organization")
 
 
 @dataclass(frozen=True)
@@ -59,6 +52,7 @@ class ApiRequest:
 
     @property
     def description(self) -> str:
+        """Name the call in messages: ``Asana GET /users/me``."""
         return f"Asana {self.method} {self.path}"
 
 
@@ -84,10 +78,11 @@ def build_request(
         if value is None:
             continue
         if isinstance(value, bool):
-            value = "true" if value else "false"
+            query[key] = "true" if value else "false"
         elif isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        query[key] = str(value)
+            query[key] = ",".join(str(v) for v in value)
+        else:
+            query[key] = str(value)
     headers = {
         "Authorization": f"Bearer {settings.token}",
         "Accept": "application/json",
@@ -114,8 +109,6 @@ _ADVICE = {
 }
 _HTML_TAG = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
-#: ``Retry-After`` as delta-seconds (a fraction allowed: the emulator sends them).
-_DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def _advice(request: ApiRequest, status: int, phrase: str | None) -> str:
@@ -140,56 +133,6 @@ def sentence(text: str) -> str:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return headers.get(name) or headers.get(name.lower())
-
-
-def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
-    """
-    Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date; ``None`` if unusable.
-
-    An HTTP-date is measured from the response's own ``Date`` header when it has one, so that a skew between
-    the server's clock and ours does not change the wait; from our clock otherwise. A date in the past
-    means no wait. ``nan``, ``inf``, negative numbers and anything unparsable give ``None``: the caller's
-    backoff applies instead. The API calls and the download share this one parser.
-
-    :param value: The ``Retry-After`` header, if any.
-    :param date: The response's ``Date`` header, if any.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):
-        seconds = float(value)
-        return seconds if math.isfinite(seconds) else None
-    until = _http_date(value)
-    if until is None:
-        return None
-    now = _http_date(date) if date else None
-    return max(0.0, (until - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-
-
-def retry_after_over_budget(who: str, wait: float, left: float, budget: float) -> str:
-    """
-    The message for a ``Retry-After`` longer than the retry budget allows: what was asked, and the fix.
-
-    :param who: Who asked, e.g. ``"Asana"``.
-    :param wait: Seconds asked for.
-    :param left: Seconds of the budget not yet slept.
-    :param budget: The connection's ``max_retry_wait``.
-    """
-    room = f"the {left:g} s left of the" if left < budget else "the"
-    return (
-        f"{who} asked to wait {wait:g} s before trying again (Retry-After), more than {room} "
-        f"connection's retry budget of {budget:g} s, so it was not retried. Raise the connection's "
-        f"max_retry_wait extra to at least {math.ceil(budget - left + wait)}, or retry later."
-    )
 
 
 def error_from_response(
@@ -252,7 +195,7 @@ def parse_response(request: ApiRequest, status: int, headers: Mapping[str, str],
     if not isinstance(body, dict):
         raise AsanaAPIError(
             f"{request.description} answered HTTP {status} with a JSON {json_type(body)} body, not Asana's "
-            f"{{\"data\": ...}} object. {NOT_ASANA_ADVICE}",
+            f'{{"data": ...}} object. {NOT_ASANA_ADVICE}',
             status_code=status,
         )
     return body
@@ -287,90 +230,85 @@ def transport_error(request: ApiRequest, kind: str, cause: BaseException) -> Asa
     return AsanaTransportError(message, kind=kind)
 
 
-def is_retryable(method: str, exc: BaseException) -> bool:
-    """The retry policy: what may be repeated for ``method`` after ``exc``."""
-    if isinstance(exc, AsanaTransportError):
-        return exc.kind == "connect" or method in IDEMPOTENT_METHODS
-    if isinstance(exc, AsanaAPIError) and exc.status_code is not None:
-        allowed = RETRYABLE_STATUSES if method in IDEMPOTENT_METHODS else RETRYABLE_POST_STATUSES
-        return exc.status_code in allowed
-    return False
+def export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> dict[str, Any]:
+    """Return the query of an organization-export call: ``opt_fields`` (None: the default), ``opt_pretty``."""
+    if opt_fields is None:
+        opt_fields = EXPORT_FIELDS
+    fields = opt_fields if isinstance(opt_fields, str) else ",".join(opt_fields)
+    return {"opt_fields": fields or None, "opt_pretty": True if opt_pretty else None}
 
 
-class _WaitPolicy(tenacity.wait.wait_base):
-    """``Retry-After`` when Asana sends one, jittered exponential backoff otherwise."""
+def export_from_answer(
+    body: dict[str, Any], opt_fields: Sequence[str] | str | None, call: str
+) -> dict[str, Any]:
+    """Return the OrganizationExport in ``body``; raise :class:`AsanaAPIError` if there is none."""
+    data = body.get("data")
+    problem = _not_an_export(data)
+    if problem or not isinstance(data, dict):
+        raise AsanaAPIError(
+            f"Asana {call} answered with {problem}: there is no organization export gid. {NOT_ASANA_ADVICE}"
+        )
+    export = dict(data)
+    if opt_fields is None or opt_fields == EXPORT_FIELDS:
+        for key in _EXPORT_KEYS:
+            export.setdefault(key, None)
+    return export
 
-    def __init__(self, backoff: float) -> None:
-        self._exponential = tenacity.wait_random_exponential(multiplier=backoff, max=MAX_BACKOFF)
 
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return retry_after
-        return self._exponential(retry_state)
+def _not_an_export(data: Any) -> str | None:
+    """Say what keeps an answer's ``data`` from being an OrganizationExport; None if it is one."""
+    if data is None:
+        return "no 'data'"
+    if not isinstance(data, dict):
+        return f"a JSON {json_type(data)} as its 'data', not an object"
+    gid = data.get("gid")
+    if gid is None:
+        return "an export without a 'gid'"
+    if not is_gid(gid):
+        return f"an export whose gid {gid!r:.40} is not a digit string"
+    return None
 
 
-def retry_kwargs(settings: ConnectionSettings, request: ApiRequest, sleep: Callable | None = None) -> dict[str, Any]:
+class ApiRetry(RetryRule):
     """
-    Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike.
+    The retry rule of one API request: what :func:`~airflow_provider_asana.retry.is_retryable` allows.
 
-    Attempts are bounded by ``max_attempts``; the total time slept by ``max_retry_wait`` (no sleep is
-    started that would take it past that). The last error is re-raised as it is.
+    Up to ``max_attempts`` attempts; a ``Retry-After`` that does not fit the retry budget fails with a
+    message that says how long Asana asked to wait and what to raise.
     """
 
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
+    def __init__(self, request: ApiRequest) -> None:
+        self.request = request
+
+    def retryable(self, error: BaseException) -> bool:
+        return is_retryable(self.request.method, error)
+
+    def retrying(self, error: BaseException, status: RetryStatus) -> None:
         log.warning(
             "%s: %s Retrying in %.1f s (attempt %d of %d).",
-            request.description,
-            _first_sentence(exc),
-            state.upcoming_sleep,
-            state.attempt_number,
-            settings.max_attempts,
+            self.request.description,
+            _first_sentence(error),
+            status.wait,
+            status.attempts,
+            status.limit,
         )
 
-    def give_up(state: tenacity.RetryCallState) -> Any:
-        """Re-raise the last error; a Retry-After that did not fit the budget gets a message that says so."""
-        assert state.outcome is not None
-        exc = state.outcome.exception()
-        wait = getattr(exc, "retry_after", None)
-        left = max(0.0, settings.max_retry_wait - state.idle_for)
-        out_of_time = wait is not None and wait > left and state.attempt_number < settings.max_attempts
-        if isinstance(exc, AsanaAPIError) and out_of_time:
-            said = f" Asana said: {sentence('; '.join(exc.messages))}" if exc.messages else ""
-            raise AsanaAPIError(
-                f"{request.description} failed with HTTP {exc.status_code}.{said} "
-                + retry_after_over_budget("Asana", wait, left, settings.max_retry_wait),
-                status_code=exc.status_code,
-                messages=exc.messages,
-                phrase=exc.phrase,
-                retry_after=wait,
-            ) from exc
-        return state.outcome.result()
-
-    kwargs: dict[str, Any] = {
-        "retry": tenacity.retry_if_exception(lambda exc: is_retryable(request.method, exc)),
-        "wait": _WaitPolicy(settings.retry_backoff),
-        "stop": tenacity.stop_after_attempt(settings.max_attempts) | _stop_before_wait_budget(settings.max_retry_wait),
-        "retry_error_callback": give_up,
-        "before_sleep": before_sleep,
-    }
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    return kwargs
+    def give_up(self, error: BaseException, status: RetryStatus) -> BaseException | None:
+        wait = getattr(error, "retry_after", None)
+        if status.reason != BUDGET or wait is None or not isinstance(error, AsanaAPIError):
+            return None
+        said = f" Asana said: {sentence('; '.join(error.messages))}" if error.messages else ""
+        return AsanaAPIError(
+            f"{self.request.description} failed with HTTP {error.status_code}.{said} "
+            + status.over_budget("Asana"),
+            status_code=error.status_code,
+            messages=error.messages,
+            phrase=error.phrase,
+            retry_after=wait,
+        )
 
 
-def _stop_before_wait_budget(budget: float) -> Callable[[tenacity.RetryCallState], bool]:
-    """Stop rather than start a sleep that would take the total time slept past ``budget``."""
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        return state.idle_for + state.upcoming_sleep > budget
-
-    return stop
-
-
-def _first_sentence(exc: BaseException | None) -> str:
-    if isinstance(exc, AsanaAPIError) and exc.status_code is not None:
-        return f"HTTP {exc.status_code}."
-    return f"{type(exc).__name__}." if exc else ""
+def _first_sentence(error: BaseException) -> str:
+    if isinstance(error, AsanaAPIError) and error.status_code is not None:
+        return f"HTTP {error.status_code}."
+    return f"{type(error).__name__}."

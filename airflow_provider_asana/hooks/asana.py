@@ -1,56 +1,48 @@
-"""The Asana hook: authentication, HTTP, errors and retries for the organization-export API."""
+"""The Asana hook: authentication, requests and errors for Asana's API, and what the download engine needs."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import os
-import ssl
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
-
-import httpx
-import requests
-import tenacity
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
-from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
-from airflow_provider_asana.hooks._api import (
-    NOT_ASANA_ADVICE,
-    ApiRequest,
-    build_request,
-    json_type,
-    parse_response,
-    retry_kwargs,
-    transport_error,
+
+from airflow_provider_asana.connection import ConnectionSettings, token_forms
+from airflow_provider_asana.download import Destination, DownloadSource, download_file, report_lineage
+from airflow_provider_asana.download.secrets import mask_url, travels_encrypted
+from airflow_provider_asana.exceptions import (
+    AsanaAPIError,
+    AsanaDownloadError,
+    AsanaExportFailedError,
+    AsanaTransportError,
 )
-from airflow_provider_asana.hooks._settings import ConnectionSettings, is_gid, validate_gid
+from airflow_provider_asana.gids import validate_gid
+from airflow_provider_asana.hooks._api import (
+    EXPORT_FIELDS,
+    ApiRetry,
+    build_request,
+    export_from_answer,
+    export_params,
+)
+from airflow_provider_asana.hooks._http import asend, new_async_client, new_session, send, shared_tls_context
+from airflow_provider_asana.retry import RetryPolicy
+from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
 
 if TYPE_CHECKING:
+    import os
+
+    import httpx
+    import requests
     from airflow.sdk import ObjectStoragePath
 
-__all__ = ["AsanaAPIError", "AsanaHook", "AsanaTransportError", "EXPORT_FIELDS"]
+__all__ = ["EXPORT_FIELDS", "AsanaAPIError", "AsanaHook", "AsanaTransportError"]
 
-#: The fields asked for by default: the OrganizationExport resource omits some unless asked.
-EXPORT_FIELDS: tuple[str, ...] = ("created_at", "download_url", "organization", "organization.name", "state")
-_EXPORT_KEYS = ("gid", "resource_type", "created_at", "state", "download_url", "organization")
 #: The fields list_workspaces asks for by default.
 WORKSPACE_FIELDS: tuple[str, ...] = ("name", "is_organization")
-
-# One semaphore per (event loop, token): caps requests in flight per token below Asana's 50 concurrent GETs,
-# however many triggers share the loop.
-_INFLIGHT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
-    weakref.WeakKeyDictionary()
-)
-
-# httpx's default TLS context, built once per process (per CA-bundle environment): building one parses the
-# whole CA bundle, about 25 ms of CPU, and an SSLContext is safe to share between clients.
-_SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
-_SSL_CONTEXTS_LOCK = threading.Lock()
+#: The file name suggested when a destination names a folder.
+EXPORT_FILE_NAME = "organization_export.json.gz"
 
 
 class AsanaHook(BaseHook):
@@ -80,37 +72,40 @@ class AsanaHook(BaseHook):
 
     @cached_property
     def settings(self) -> ConnectionSettings:
-        """The parsed connection (looked up once, on first use)."""
+        """Return the parsed connection (looked up once, on first use)."""
         from airflow.sdk.log import mask_secret
 
         conn = self.get_connection(self.asana_conn_id)
-        for secret in _token_forms(conn.password):
+        for secret in token_forms(conn.password):
             mask_secret(secret)
         return ConnectionSettings.from_connection(conn, conn.extra_dejson)
 
     async def aget_settings(self) -> ConnectionSettings:
-        """The parsed connection, looked up without blocking the event loop."""
+        """Return the parsed connection, looked up without blocking the event loop."""
         if "settings" not in self.__dict__:
             from airflow.sdk.log import amask_secret
 
             conn = await self.aget_connection(self.asana_conn_id)
-            for secret in _token_forms(conn.password):
+            for secret in token_forms(conn.password):
                 await amask_secret(secret)
             settings = ConnectionSettings.from_connection(conn, await conn.aextra_dejson())
             self.__dict__["settings"] = settings
         return self.__dict__["settings"]
 
     @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Return how this connection retries API calls and downloads: its :class:`RetryPolicy`."""
+        return RetryPolicy.from_settings(self.settings)
+
+    @cached_property
     def session(self) -> requests.Session:
         """
-        The hook's one ``requests.Session``: pooled, reused connections.
+        Return the hook's one ``requests.Session``: pooled, reused connections.
 
         Proxies and CA bundles still come from the environment (``HTTPS_PROXY``, ``NO_PROXY``,
         ``REQUESTS_CA_BUNDLE``); credentials from ``~/.netrc`` never replace the connection's token.
         """
-        session = requests.Session()
-        session.auth = _connection_token_only
-        return session
+        return new_session()
 
     def get_conn(self) -> requests.Session:
         """Return the hook's HTTP session."""
@@ -132,10 +127,7 @@ class AsanaHook(BaseHook):
         :raises AsanaAPIError: Asana answered an error, or no answer came after the retries.
         """
         request = build_request(self.settings, method, endpoint, params=params, json_body=json)
-        for attempt in tenacity.Retrying(**retry_kwargs(self.settings, request)):
-            with attempt:
-                return self._send(request)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        return self.retry_policy.call(ApiRetry(request), send, self.session, self.settings, request)
 
     async def arun(
         self, method: str, endpoint: str, *, params: dict[str, Any] | None = None, json: Any = None
@@ -143,10 +135,8 @@ class AsanaHook(BaseHook):
         """Async twin of :meth:`run`: same requests, errors and retries, without blocking the event loop."""
         settings = await self.aget_settings()
         request = build_request(settings, method, endpoint, params=params, json_body=json)
-        async for attempt in tenacity.AsyncRetrying(**retry_kwargs(settings, request)):
-            with attempt:
-                return await self._asend(settings, request)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        client = await self._aclient(settings)
+        return await self.retry_policy.call(ApiRetry(request), asend, client, settings, request)
 
     def paginate(
         self, endpoint: str, *, params: dict[str, Any] | None = None, limit: int = 100
@@ -159,7 +149,9 @@ class AsanaHook(BaseHook):
         :param limit: Page size, 1 to 100.
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-            raise ValueError(f"limit must be an integer from 1 to 100 (Asana's page size bounds); got {limit!r}.")
+            raise ValueError(
+                f"limit must be an integer from 1 to 100 (Asana's page size bounds); got {limit!r}."
+            )
         query: dict[str, Any] = {**(params or {}), "limit": limit}
         while True:
             body = self.run("GET", endpoint, params=query)
@@ -203,14 +195,14 @@ class AsanaHook(BaseHook):
         body = self.run(
             "POST",
             "/organization_exports",
-            params=_export_params(opt_fields, opt_pretty),
+            params=export_params(opt_fields, opt_pretty),
             json={"data": {"organization": organization_gid}},
         )
-        return _export(body, opt_fields, "POST /organization_exports")
+        return export_from_answer(body, opt_fields, "POST /organization_exports")
 
     def resolve_organization_gid(self, organization_gid: str | None = None) -> str:
         """
-        The organization an export is asked for, checked, without any request to Asana.
+        Return the organization an export is asked for, checked, without any request to Asana.
 
         :param organization_gid: The organization's gid; defaults to the connection's ``workspace`` extra.
         :raises ValueError: neither is set, or the gid is not a gid.
@@ -219,8 +211,8 @@ class AsanaHook(BaseHook):
             organization_gid = self.settings.workspace
             if organization_gid is None:
                 raise ValueError(
-                    f"organization_gid was not given and connection {self.asana_conn_id!r} has no 'workspace' "
-                    "extra: pass organization_gid='<digits>' or set the extra. "
+                    f"organization_gid was not given and connection {self.asana_conn_id!r} has no "
+                    "'workspace' extra: pass organization_gid='<digits>' or set the extra. "
                     "AsanaHook().list_workspaces() lists the organizations the token sees."
                 )
         return validate_gid(organization_gid, "organization_gid")
@@ -242,8 +234,8 @@ class AsanaHook(BaseHook):
         """
         export_gid = validate_gid(export_gid, "export_gid")
         endpoint = f"/organization_exports/{export_gid}"
-        body = self.run("GET", endpoint, params=_export_params(opt_fields, opt_pretty))
-        return _export(body, opt_fields, f"GET {endpoint}")
+        body = self.run("GET", endpoint, params=export_params(opt_fields, opt_pretty))
+        return export_from_answer(body, opt_fields, f"GET {endpoint}")
 
     async def aget_organization_export(
         self, export_gid: str, *, opt_fields: Sequence[str] | str | None = EXPORT_FIELDS
@@ -251,19 +243,81 @@ class AsanaHook(BaseHook):
         """Async twin of :meth:`get_organization_export`, for triggers."""
         export_gid = validate_gid(export_gid, "export_gid")
         endpoint = f"/organization_exports/{export_gid}"
-        body = await self.arun("GET", endpoint, params=_export_params(opt_fields, False))
-        return _export(body, opt_fields, f"GET {endpoint}")
+        body = await self.arun("GET", endpoint, params=export_params(opt_fields, False))
+        return export_from_answer(body, opt_fields, f"GET {endpoint}")
+
+    def organization_export_download_url(self, export_gid: str) -> str:
+        """
+        Return a fresh download URL of a finished export, checked: the download engine's ``fresh_url``.
+
+        The URL is a bearer credential for the whole organization's data, valid for minutes: it is
+        registered with the secrets masker here; never log it, return it from a task or store it.
+
+        :param export_gid: The export's gid; its state must be ``finished``.
+        :raises AsanaExportFailedError: The export ended in ``error``.
+        :raises AsanaDownloadError: The export is not finished, has no URL, or its URL is not https.
+        """
+        export = self.get_organization_export(export_gid)
+        state = export.get("state")
+        organization = export.get("organization") or {}
+        if state == OrganizationExportState.ERROR:
+            raise AsanaExportFailedError(describe_failed_export(export))
+        if state != OrganizationExportState.FINISHED:
+            raise AsanaDownloadError(
+                f"Asana organization export {export_gid} of organization {organization.get('gid', '?')} is "
+                f"not finished yet (state {state!r}): there is nothing to download. Wait for it with "
+                "AsanaOrganizationExportSensor (deferrable) before this task."
+            )
+        url = export.get("download_url")
+        if not url or not isinstance(url, str):
+            raise AsanaDownloadError(
+                f"Asana organization export {export_gid} is finished but Asana gave no download_url. "
+                "Retry later; if it persists, contact Asana support with the export gid."
+            )
+        mask_url(url)
+        if not travels_encrypted(url, allow_plain_http=self.settings.is_local_plain_http):
+            parts = urlsplit(url)
+            raise AsanaDownloadError(
+                f"Asana organization export {export_gid}'s download_url is not https (scheme "
+                f"{parts.scheme or 'none'!r}, host {parts.hostname or '?'}): a presigned URL must not "
+                "travel in clear text, so it was not fetched. Check that the connection's host is Asana's "
+                "API (empty, or https://app.asana.com/api/1.0) and not a proxy rewriting URLs; plain http is "
+                "accepted only from an API on this machine's loopback address (the emulator)."
+            )
+        return url
+
+    def organization_export_source(self, export_gid: str) -> DownloadSource:
+        """
+        Describe a finished export's file to the download engine (:mod:`airflow_provider_asana.download`).
+
+        :param export_gid: The export's gid.
+        """
+        export_gid = validate_gid(export_gid, "export_gid")
+        settings = self.settings
+        return DownloadSource(
+            fresh_url=partial(self.organization_export_download_url, export_gid),
+            label=f"Asana organization export {export_gid}",
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retry=self.retry_policy,
+            allow_plain_http=settings.is_local_plain_http,
+            advice="If it persists, start a new export or contact Asana support with the export gid.",
+        )
 
     def download_organization_export(
         self,
         export_gid: str,
-        destination: str | ObjectStoragePath,
+        destination: str | os.PathLike[str] | ObjectStoragePath,
         *,
         overwrite: bool = False,
         verify_gzip: bool = True,
     ) -> dict[str, Any]:
         """
         Stream a finished export's gzip into object storage, atomically, verified, resumable.
+
+        A convenience for ``@task`` code that does what the transfer operator
+        (``AsanaOrganizationExportToObjectStorageOperator``) does: :meth:`organization_export_source` and
+        ``destination`` handed to the download engine, :func:`~airflow_provider_asana.download.download_file`.
 
         :param export_gid: The export's gid; its state must be ``finished``.
         :param destination: Where the file lands: a path or URI ``ObjectStoragePath`` understands.
@@ -273,17 +327,19 @@ class AsanaHook(BaseHook):
             alongside the download, and costs little wall time.
         :return: ``{"uri", "bytes", "sha256", "export_gid"}``, never the download URL.
         """
-        from airflow_provider_asana.hooks._download import download_export
-
-        return download_export(
-            self, validate_gid(export_gid, "export_gid"), destination, overwrite=overwrite, verify_gzip=verify_gzip
-        )
+        export_gid = validate_gid(export_gid, "export_gid")
+        target = Destination(destination, overwrite=overwrite, example_name=EXPORT_FILE_NAME)
+        landed = download_file(self.organization_export_source(export_gid), target, verify_gzip=verify_gzip)
+        report_lineage(self, landed.uri)
+        return {**landed.as_dict(), "export_gid": export_gid}
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the token with ``GET /users/me`` and, if the connection names a workspace, that the token sees it."""
+        """Check the token with ``GET /users/me``, and that it sees the workspace the connection names."""
         try:
             settings = self.settings
-            me = self.run("GET", "/users/me", params={"opt_fields": "name,email,workspaces,workspaces.name"})["data"]
+            me = self.run("GET", "/users/me", params={"opt_fields": "name,email,workspaces,workspaces.name"})[
+                "data"
+            ]
         except Exception as e:
             return False, str(e)
         who = me.get("name") or me.get("gid")
@@ -294,10 +350,11 @@ class AsanaHook(BaseHook):
             return True, message
         workspaces = {w.get("gid"): w.get("name") for w in me.get("workspaces") or []}
         if settings.workspace in workspaces:
-            return True, f"{message} The token can see workspace {settings.workspace} ({workspaces[settings.workspace]})."
+            name = workspaces[settings.workspace]
+            return True, f"{message} The token can see workspace {settings.workspace} ({name})."
         return False, (
-            f"{message} But the token cannot see workspace {settings.workspace} set in the connection's extra: "
-            f"it sees {', '.join(sorted(map(str, workspaces))) or 'none'}. Fix the 'workspace' extra."
+            f"{message} But the token cannot see workspace {settings.workspace} set in the connection's "
+            f"extra: it sees {', '.join(sorted(map(str, workspaces))) or 'none'}. Fix the 'workspace' extra."
         )
 
     async def aclose(self) -> None:
@@ -306,135 +363,9 @@ class AsanaHook(BaseHook):
             await self._async_client.aclose()
             self._async_client = None
 
-    # -- transports -------------------------------------------------------------------------------
-
-    def _send(self, request: ApiRequest) -> dict[str, Any]:
-        settings = self.settings
-        try:
-            response = self.session.request(
-                request.method,
-                request.url,
-                params=request.params,
-                json=request.json,
-                headers=dict(request.headers),
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                allow_redirects=False,
-            )
-        except requests.ConnectTimeout as e:
-            raise transport_error(request, "connect", e) from e
-        except requests.Timeout as e:
-            raise transport_error(request, "timeout", e) from e
-        except requests.ConnectionError as e:
-            raise transport_error(request, "connect" if _never_connected(e) else "disconnect", e) from e
-        return parse_response(request, response.status_code, response.headers, response.content)
-
-    async def _asend(self, settings: ConnectionSettings, request: ApiRequest) -> dict[str, Any]:
-        client = self._async_client or await self._aget_async_client(settings)
-        try:
-            async with _inflight_limit(settings):
-                response = await client.request(
-                    request.method, request.url, params=request.params, json=request.json, headers=request.headers
-                )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            raise transport_error(request, "connect", e) from e
-        except httpx.TimeoutException as e:
-            raise transport_error(request, "timeout", e) from e
-        except httpx.TransportError as e:
-            raise transport_error(request, "disconnect", e) from e
-        return parse_response(request, response.status_code, response.headers, response.content)
-
-    async def _aget_async_client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
-        # The TLS context is shared, and the first one is built on a worker thread: per client, on the loop,
-        # 500 triggers starting together stalled the triggerer's event loop for seconds (25 ms each).
-        context = _SSL_CONTEXTS.get(_ssl_key()) or await asyncio.to_thread(_ssl_context)
-        if self._async_client is None:  # another coroutine of this hook may have made it meanwhile
-            self._async_client = httpx.AsyncClient(
-                verify=context,
-                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-                follow_redirects=False,
-            )
+    async def _aclient(self, settings: ConnectionSettings) -> httpx.AsyncClient:
+        if self._async_client is None:
+            context = await shared_tls_context()
+            if self._async_client is None:  # another coroutine of this hook may have made it meanwhile
+                self._async_client = new_async_client(settings, context)
         return self._async_client
-
-
-def _ssl_key() -> tuple[str | None, str | None]:
-    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """httpx's default TLS context (certifi's bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), built once."""
-    key = _ssl_key()
-    context = _SSL_CONTEXTS.get(key)
-    if context is None:
-        with _SSL_CONTEXTS_LOCK:
-            context = _SSL_CONTEXTS.get(key)
-            if context is None:
-                context = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
-    return context
-
-
-def _inflight_limit(settings: ConnectionSettings) -> asyncio.Semaphore:
-    per_loop = _INFLIGHT.setdefault(asyncio.get_running_loop(), {})
-    key = hashlib.sha256(f"{settings.base_url} {settings.token}".encode()).hexdigest()
-    if key not in per_loop:
-        per_loop[key] = asyncio.Semaphore(settings.max_concurrent_requests)
-    return per_loop[key]
-
-
-def _never_connected(error: requests.ConnectionError) -> bool:
-    """True when urllib3 failed before a connection existed, i.e. nothing was sent."""
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-
-
-def _connection_token_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """
-    The session's ``auth``: leaves the request's own ``Authorization`` header (the connection's token) alone.
-
-    A session without ``auth`` lets ``requests`` put ``~/.netrc`` credentials for the API host in its place
-    (``Session.prepare_request`` calls ``get_netrc_auth`` when ``trust_env`` is on and no auth is set).
-    Setting an auth turns off only that; ``trust_env`` stays on for proxies and CA bundles.
-    """
-    return request
-
-
-def _token_forms(password: Any) -> list[str]:
-    """The connection's password as stored and as sent (stripped): both are masked before any check."""
-    if not isinstance(password, str):
-        return []
-    return [value for value in dict.fromkeys((password.strip(), password)) if value]
-
-
-def _export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> dict[str, Any]:
-    if opt_fields is None:
-        opt_fields = EXPORT_FIELDS
-    fields = opt_fields if isinstance(opt_fields, str) else ",".join(opt_fields)
-    return {"opt_fields": fields or None, "opt_pretty": True if opt_pretty else None}
-
-
-def _export(body: dict[str, Any], opt_fields: Sequence[str] | str | None, call: str) -> dict[str, Any]:
-    """The OrganizationExport in ``body``; :class:`AsanaAPIError` if there is none (a wrong host, a proxy)."""
-    data = body.get("data")
-    problem = _not_an_export(data)
-    if problem:
-        raise AsanaAPIError(
-            f"Asana {call} answered with {problem}: there is no organization export gid. {NOT_ASANA_ADVICE}"
-        )
-    export = dict(data)
-    if opt_fields is None or opt_fields == EXPORT_FIELDS:
-        for key in _EXPORT_KEYS:
-            export.setdefault(key, None)
-    return export
-
-
-def _not_an_export(data: Any) -> str | None:
-    """What keeps an answer's ``data`` from being an OrganizationExport, or None if it is one."""
-    if data is None:
-        return "no 'data'"
-    if not isinstance(data, dict):
-        return f"a JSON {json_type(data)} as its 'data', not an object"
-    gid = data.get("gid")
-    if gid is None:
-        return "an export without a 'gid'"
-    if not is_gid(gid):
-        return f"an export whose gid {gid!r:.40} is not a digit string"
-    return None

@@ -11,8 +11,8 @@ from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
-from airflow_provider_asana.hooks._api import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.hooks.asana import AsanaHook
+from airflow_provider_asana.retry import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.states import OrganizationExportState, describe_unknown_state
 
 if TYPE_CHECKING:

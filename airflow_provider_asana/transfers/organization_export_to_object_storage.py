@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
-from airflow_provider_asana.hooks.asana import AsanaHook
+from airflow_provider_asana.download import Destination, download_file, report_lineage
+from airflow_provider_asana.gids import validate_gid
+from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -18,6 +20,9 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     """
     Stream a finished Asana organization export (a gzip of JSON lines) to a file or object store.
 
+    The hook describes the export's file (:meth:`AsanaHook.organization_export_source`: fresh download URLs,
+    timeouts, retry policy) and the download engine (:mod:`airflow_provider_asana.download`) streams it to
+    the destination; the hook never sees the destination.
     The download URL is fetched from Asana right before the transfer (and again if it expires during
     it), the transfer resumes where it stopped after a dropped connection, and the file appears at
     ``destination`` only once complete and checked: a failed run leaves nothing there, and an object
@@ -69,12 +74,15 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         self.verify_gzip = verify_gzip
 
     def execute(self, context: Context) -> dict[str, Any]:
-        result = AsanaHook(asana_conn_id=self.asana_conn_id).download_organization_export(
-            self.export_gid,
-            self.destination,
-            overwrite=_as_bool(self.overwrite, "overwrite"),
-            verify_gzip=_as_bool(self.verify_gzip, "verify_gzip"),
-        )
+        overwrite = _as_bool(self.overwrite, "overwrite")
+        verify_gzip = _as_bool(self.verify_gzip, "verify_gzip")
+        export_gid = validate_gid(self.export_gid, "export_gid")
+        destination = Destination(self.destination, overwrite=overwrite, example_name=EXPORT_FILE_NAME)
+        hook = AsanaHook(asana_conn_id=self.asana_conn_id)
+        source = hook.organization_export_source(export_gid)
+        landed = download_file(source, destination, verify_gzip=verify_gzip)
+        report_lineage(hook, landed.uri)
+        result = {**landed.as_dict(), "export_gid": export_gid}
         extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
         for outlet in self.outlets:
             if isinstance(outlet, (Asset, AssetRef)):

@@ -10,6 +10,7 @@ from responses import matchers
 
 from airflow_provider_asana import __version__
 from airflow_provider_asana.hooks.asana import EXPORT_FIELDS, AsanaAPIError, AsanaHook, AsanaTransportError
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"
@@ -61,13 +62,20 @@ class TestRequestShape:
         assert user_agent.startswith(f"airflow-provider-asana/{__version__} ")
 
     def test_explicit_organization_overrides_the_connection_workspace(self, asana_conn, rsps):
-        rsps.post(EXPORTS, status=201, json={"data": EXPORT},
-                  match=[matchers.json_params_matcher({"data": {"organization": "777"}})])
+        rsps.post(
+            EXPORTS,
+            status=201,
+            json={"data": EXPORT},
+            match=[matchers.json_params_matcher({"data": {"organization": "777"}})],
+        )
         AsanaHook().create_organization_export("777")
         assert len(rsps.calls) == 1
 
     def test_missing_fields_are_present_as_none(self, asana_conn, rsps):
-        rsps.get(f"{EXPORTS}/1300000000000001", json={"data": {"gid": "1300000000000001", "resource_type": "organization_export"}})
+        rsps.get(
+            f"{EXPORTS}/1300000000000001",
+            json={"data": {"gid": "1300000000000001", "resource_type": "organization_export"}},
+        )
         export = AsanaHook().get_organization_export("1300000000000001")
         assert set(export) == {"gid", "resource_type", "created_at", "state", "download_url", "organization"}
         assert export["state"] is None
@@ -78,14 +86,29 @@ class TestRequestShape:
             json={"data": {"gid": "1300000000000001", "state": "started"}},
             match=[matchers.query_param_matcher({"opt_fields": "state", "opt_pretty": "true"})],
         )
-        export = AsanaHook().get_organization_export("1300000000000001", opt_fields=["state"], opt_pretty=True)
+        export = AsanaHook().get_organization_export(
+            "1300000000000001", opt_fields=["state"], opt_pretty=True
+        )
         assert export == {"gid": "1300000000000001", "state": "started"}
 
     def test_generic_run_and_pagination(self, asana_conn, rsps):
-        rsps.get(f"{BASE}/workspaces", match=[matchers.query_param_matcher({"opt_fields": "name,is_organization", "limit": "100"})],
-                 json={"data": [{"gid": "1"}], "next_page": {"offset": "tok1", "path": "/workspaces?offset=tok1", "uri": "x"}})
-        rsps.get(f"{BASE}/workspaces", match=[matchers.query_param_matcher({"opt_fields": "name,is_organization", "limit": "100", "offset": "tok1"})],
-                 json={"data": [{"gid": "2"}, {"gid": "3"}], "next_page": None})
+        rsps.get(
+            f"{BASE}/workspaces",
+            match=[matchers.query_param_matcher({"opt_fields": "name,is_organization", "limit": "100"})],
+            json={
+                "data": [{"gid": "1"}],
+                "next_page": {"offset": "tok1", "path": "/workspaces?offset=tok1", "uri": "x"},
+            },
+        )
+        rsps.get(
+            f"{BASE}/workspaces",
+            match=[
+                matchers.query_param_matcher(
+                    {"opt_fields": "name,is_organization", "limit": "100", "offset": "tok1"}
+                )
+            ],
+            json={"data": [{"gid": "2"}, {"gid": "3"}], "next_page": None},
+        )
         assert [w["gid"] for w in AsanaHook().list_workspaces()] == ["1", "2", "3"]
 
     @pytest.mark.parametrize("limit", [0, 101, "10", True])
@@ -99,7 +122,8 @@ class TestRequestShape:
         hook.run("GET", "/users/me")
         session = hook.session
         hook.run("GET", "/users/me")
-        assert hook.session is session and isinstance(session, requests.Session)
+        assert hook.session is session
+        assert isinstance(session, requests.Session)
 
 
 class TestInputValidation:
@@ -150,11 +174,19 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("status", "body", "expected"),
         [
-            (400, _error("organization: Not a valid gid"), ["HTTP 400", "organization: Not a valid gid", "fix the value"]),
+            (
+                400,
+                _error("organization: Not a valid gid"),
+                ["HTTP 400", "organization: Not a valid gid", "fix the value"],
+            ),
             (401, _error("Not Authorized"), ["HTTP 401", "Not Authorized", "invalid, expired or revoked"]),
             (402, _error("Premium only"), ["HTTP 402", "Enterprise", "service-account"]),
             (403, _error("Forbidden"), ["HTTP 403", "Enterprise", "service-account"]),
-            (404, _error("Unknown object: 1300000000000009"), ["HTTP 404", "Unknown object", "list_workspaces()"]),
+            (
+                404,
+                _error("Unknown object: 1300000000000009"),
+                ["HTTP 404", "Unknown object", "list_workspaces()"],
+            ),
             (451, _error("Unavailable"), ["HTTP 451", "legal"]),
         ],
     )
@@ -178,12 +210,18 @@ class TestErrors:
         assert "contact Asana support quoting the phrase '6 sad squid snuggle softly'" in str(err.value)
 
     def test_html_body_still_readable(self, asana_conn, rsps):
-        rsps.post(EXPORTS, status=502, content_type="text/html",
-                  body="<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>")
+        rsps.post(
+            EXPORTS,
+            status=502,
+            content_type="text/html",
+            body="<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+        )
         with pytest.raises(AsanaAPIError) as err:
             AsanaHook().create_organization_export()
         text = str(err.value)
-        assert "HTTP 502" in text and "non-JSON text/html body" in text and "502 Bad Gateway" in text
+        assert "HTTP 502" in text
+        assert "non-JSON text/html body" in text
+        assert "502 Bad Gateway" in text
         assert "<title>" not in text
         assert err.value.messages == []
 
@@ -193,9 +231,11 @@ class TestErrors:
         hook = AsanaHook()
         with pytest.raises(AsanaAPIError) as err:
             hook.get_organization_export("1")
-        assert TOKEN not in str(err.value) and TOKEN not in repr(err.value)
+        assert TOKEN not in str(err.value)
+        assert TOKEN not in repr(err.value)
         assert TOKEN not in caplog.text
-        assert TOKEN not in repr(hook.settings) and TOKEN not in repr(hook)
+        assert TOKEN not in repr(hook.settings)
+        assert TOKEN not in repr(hook)
 
     def test_token_registered_with_secrets_masker(self, asana_conn, mocker):
         mask = mocker.patch("airflow.sdk.log.mask_secret")
@@ -222,7 +262,8 @@ class TestRetries:
         rsps.get(f"{EXPORTS}/1", status=status, json=_error("Server Error", phrase="a b c"))
         rsps.get(f"{EXPORTS}/1", json={"data": EXPORT})
         AsanaHook().get_organization_export("1")
-        assert len(rsps.calls) == 2 and len(sleeps.call_args_list) == 1
+        assert len(rsps.calls) == 2
+        assert len(sleeps.call_args_list) == 1
 
     def test_get_retries_read_timeout_and_connect_error(self, asana_conn, rsps, sleeps):
         rsps.get(f"{EXPORTS}/1", body=requests.ReadTimeout("read timed out"))
@@ -236,7 +277,8 @@ class TestRetries:
         rsps.post(EXPORTS, status=status, json=_error("Server Error"))
         with pytest.raises(AsanaAPIError):
             AsanaHook().create_organization_export()
-        assert len(rsps.calls) == 1 and not sleeps.called
+        assert len(rsps.calls) == 1
+        assert not sleeps.called
 
     def test_post_retried_on_503(self, asana_conn, rsps, sleeps):
         rsps.post(EXPORTS, status=503, json=_error("Unavailable"))
@@ -251,12 +293,16 @@ class TestRetries:
             AsanaHook().create_organization_export()
         assert err.value.kind == "timeout"
         assert "not repeated" in str(err.value)
-        assert len(rsps.calls) == 1 and not sleeps.called
+        assert len(rsps.calls) == 1
+        assert not sleeps.called
 
     def test_post_retried_on_connect_error(self, monkeypatch, sleeps):
         # A closed port on loopback: the connection is refused before anything is sent.
-        set_asana_connection(monkeypatch, host="http://127.0.0.1:9/api/1.0",
-                             extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 3})
+        set_asana_connection(
+            monkeypatch,
+            host="http://127.0.0.1:9/api/1.0",
+            extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 3},
+        )
         with pytest.raises(AsanaTransportError) as err:
             AsanaHook().create_organization_export()
         assert err.value.kind == "connect"
@@ -266,7 +312,8 @@ class TestRetries:
         rsps.get(f"{EXPORTS}/1", status=429, headers={"Retry-After": "1"}, json=_error("Too many requests"))
         with pytest.raises(AsanaAPIError) as err:
             AsanaHook().get_organization_export("1")
-        assert err.value.status_code == 429 and "max_retry_wait" in str(err.value)
+        assert err.value.status_code == 429
+        assert "max_retry_wait" in str(err.value)
         assert len(rsps.calls) == 4  # the connection's max_attempts
 
     def test_total_wait_bounded(self, monkeypatch, rsps, sleeps):
@@ -279,25 +326,33 @@ class TestRetries:
 
 
 class TestTestConnection:
-    ME = {"gid": "1", "name": "Export Bot", "email": "bot@acme.test",
-          "workspaces": [{"gid": WORKSPACE, "resource_type": "workspace", "name": "Acme"}]}
+    ME = {
+        "gid": "1",
+        "name": "Export Bot",
+        "email": "bot@acme.test",
+        "workspaces": [{"gid": WORKSPACE, "resource_type": "workspace", "name": "Acme"}],
+    }
 
     def test_success_names_user_and_workspace(self, asana_conn, rsps):
         rsps.get(f"{BASE}/users/me", json={"data": self.ME})
         ok, message = AsanaHook().test_connection()
         assert ok
-        assert "Export Bot <bot@acme.test>" in message and f"can see workspace {WORKSPACE} (Acme)" in message
+        assert "Export Bot <bot@acme.test>" in message
+        assert f"can see workspace {WORKSPACE} (Acme)" in message
 
     def test_workspace_not_visible(self, monkeypatch, rsps):
         set_asana_connection(monkeypatch, host=BASE, extra={"workspace": "999"})
         rsps.get(f"{BASE}/users/me", json={"data": self.ME})
         ok, message = AsanaHook().test_connection()
-        assert not ok and "cannot see workspace 999" in message
+        assert not ok
+        assert "cannot see workspace 999" in message
 
     def test_bad_token(self, asana_conn, rsps):
         rsps.get(f"{BASE}/users/me", status=401, json=_error("Not Authorized"))
         ok, message = AsanaHook().test_connection()
-        assert not ok and "HTTP 401" in message and TOKEN not in message
+        assert not ok
+        assert "HTTP 401" in message
+        assert TOKEN not in message
 
 
 def test_request_json_body_is_exactly_asanas(asana_conn, rsps):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import re
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import requests
@@ -13,15 +13,22 @@ import responses
 from responses import matchers
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.hooks._api import parse_retry_after
 from airflow_provider_asana.hooks.asana import EXPORT_FIELDS, AsanaAPIError, AsanaHook, AsanaTransportError
+from airflow_provider_asana.retry import parse_retry_after
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"
 EXPORTS = f"{BASE}/organization_exports"
 EXPORT_GID = "1300000000000001"
-EXPORT = {"gid": EXPORT_GID, "resource_type": "organization_export", "state": "pending", "download_url": None,
-          "created_at": "2026-11-27T10:00:00.000Z", "organization": {"gid": WORKSPACE, "name": "Acme"}}
+EXPORT = {
+    "gid": EXPORT_GID,
+    "resource_type": "organization_export",
+    "state": "pending",
+    "download_url": None,
+    "created_at": "2026-11-27T10:00:00.000Z",
+    "organization": {"gid": WORKSPACE, "name": "Acme"},
+}
 RATE_LIMITED = {"errors": [{"message": "You have made too many requests recently."}]}
 
 pytestmark = pytest.mark.usefixtures("restore_secrets_masker")
@@ -69,8 +76,12 @@ async def test_async_refuses_a_gid_with_a_newline_before_any_request(asana_emula
 
 @pytest.mark.parametrize("gid", [123, 0, "123", "0012"])
 def test_valid_gids_pass(asana_conn, rsps, gid):
-    rsps.post(EXPORTS, status=201, json={"data": EXPORT},
-              match=[matchers.json_params_matcher({"data": {"organization": str(gid)}})])
+    rsps.post(
+        EXPORTS,
+        status=201,
+        json={"data": EXPORT},
+        match=[matchers.json_params_matcher({"data": {"organization": str(gid)}})],
+    )
     assert AsanaHook().create_organization_export(gid)["gid"] == EXPORT_GID
 
 
@@ -100,7 +111,8 @@ def test_create_answer_without_an_export_gid_is_an_error(asana_conn, rsps, body)
         AsanaHook().create_organization_export()
     text = str(raised.value)
     assert text.startswith("Asana POST /organization_exports answered with ")
-    assert "no organization export gid" in text and "connection's host" in text
+    assert "no organization export gid" in text
+    assert "connection's host" in text
     assert len(rsps.calls) == 1
 
 
@@ -128,8 +140,11 @@ def test_opt_fields_none_means_the_default_fields(asana_conn, rsps):
     hook = AsanaHook()
     created = hook.create_organization_export(opt_fields=None)
     got = hook.get_organization_export(EXPORT_GID, opt_fields=None)
-    assert set(created) == set(got) == {"gid", "resource_type", "created_at", "state", "download_url",
-                                        "organization"}
+    assert (
+        set(created)
+        == set(got)
+        == {"gid", "resource_type", "created_at", "state", "download_url", "organization"}
+    )
 
 
 @pytest.mark.asyncio
@@ -145,8 +160,11 @@ async def test_async_opt_fields_none_means_the_default_fields(asana_emulator, em
 
 
 def test_list_workspaces_opt_fields_none(asana_conn, rsps):
-    rsps.get(f"{BASE}/workspaces", json={"data": [{"gid": "1"}]},
-             match=[matchers.query_param_matcher({"opt_fields": "name,is_organization", "limit": "100"})])
+    rsps.get(
+        f"{BASE}/workspaces",
+        json={"data": [{"gid": "1"}]},
+        match=[matchers.query_param_matcher({"opt_fields": "name,is_organization", "limit": "100"})],
+    )
     assert AsanaHook().list_workspaces(opt_fields=None) == [{"gid": "1"}]
 
 
@@ -181,7 +199,8 @@ def test_retry_after_values(value, date, expected):
 
 def test_retry_after_date_without_a_date_header_counts_from_our_clock():
     wait = parse_retry_after(_http_date(datetime.now(timezone.utc) + timedelta(seconds=120)))
-    assert wait is not None and 115 <= wait <= 120
+    assert wait is not None
+    assert 115 <= wait <= 120
 
 
 def test_retry_after_as_an_http_date_is_honoured(asana_conn, rsps, sleeps):
@@ -207,10 +226,14 @@ def test_retry_after_beyond_the_budget_fails_at_once(monkeypatch, rsps, sleeps):
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().create_organization_export()
     text = str(raised.value)
-    assert "HTTP 429" in text and "asked to wait 3600 s" in text and "retry budget of 300 s" in text
+    assert "HTTP 429" in text
+    assert "asked to wait 3600 s" in text
+    assert "retry budget of 300 s" in text
     assert "Raise the connection's max_retry_wait extra to at least 3600" in text
-    assert raised.value.status_code == 429 and raised.value.retry_after == 3600
-    assert len(rsps.calls) == 1 and not sleeps.called
+    assert raised.value.status_code == 429
+    assert raised.value.retry_after == 3600
+    assert len(rsps.calls) == 1
+    assert not sleeps.called
 
 
 def test_retry_after_beyond_what_is_left_of_the_budget(monkeypatch, rsps, sleeps):
@@ -218,15 +241,17 @@ def test_retry_after_beyond_what_is_left_of_the_budget(monkeypatch, rsps, sleeps
     rsps.get(f"{EXPORTS}/{EXPORT_GID}", status=429, headers={"Retry-After": "20"}, json=RATE_LIMITED)
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().get_organization_export(EXPORT_GID)
-    assert "asked to wait 20 s" in str(raised.value) and "the 10 s left of the" in str(raised.value)
+    assert "asked to wait 20 s" in str(raised.value)
+    assert "the 10 s left of the" in str(raised.value)
     assert "at least 40" in str(raised.value)
     assert [c.args[0] for c in sleeps.call_args_list] == [20.0]
 
 
 @pytest.mark.asyncio
 async def test_async_retry_after_beyond_the_budget_fails_at_once(asana_emulator, monkeypatch):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
-                         extra={"max_retry_wait": 2})
+    set_asana_connection(
+        monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token, extra={"max_retry_wait": 2}
+    )
     asana_emulator.set_faults(rate_limit=1, rate_limit_methods=("GET",), rate_limit_retry_after=30)
     hook = AsanaHook()
     with pytest.raises(AsanaAPIError, match=r"asked to wait 30 s .* retry budget of 2 s"):
@@ -236,8 +261,14 @@ async def test_async_retry_after_beyond_the_budget_fails_at_once(asana_emulator,
 
 
 def _finished(url: str) -> dict:
-    return {"data": {"gid": EXPORT_GID, "state": "finished", "download_url": url,
-                     "organization": {"gid": WORKSPACE, "name": "Acme"}}}
+    return {
+        "data": {
+            "gid": EXPORT_GID,
+            "state": "finished",
+            "download_url": url,
+            "organization": {"gid": WORKSPACE, "name": "Acme"},
+        }
+    }
 
 
 DOWNLOAD = f"https://s3.test/exports/{EXPORT_GID}/export.json.gz?X-Amz-Signature=feedface"
@@ -246,8 +277,11 @@ DOWNLOAD = f"https://s3.test/exports/{EXPORT_GID}/export.json.gz?X-Amz-Signature
 def test_download_honours_retry_after_as_an_http_date(asana_conn, rsps, sleeps, tmp_path):
     body = gzip.compress(b"{}\n")
     rsps.get(f"{EXPORTS}/{EXPORT_GID}", json=_finished(DOWNLOAD))
-    rsps.get(DOWNLOAD, status=503, headers={"Retry-After": _http_date(NOW + timedelta(seconds=5)),
-                                            "Date": _http_date(NOW)})
+    rsps.get(
+        DOWNLOAD,
+        status=503,
+        headers={"Retry-After": _http_date(NOW + timedelta(seconds=5)), "Date": _http_date(NOW)},
+    )
     rsps.get(DOWNLOAD, body=body, headers={"Content-Length": str(len(body))})
     AsanaHook().download_organization_export(EXPORT_GID, str(tmp_path / "export.json.gz"))
     assert [c.args[0] for c in sleeps.call_args_list] == [5.0]
@@ -260,11 +294,13 @@ def test_download_retry_after_beyond_the_budget_fails_at_once(monkeypatch, rsps,
     with pytest.raises(AsanaDownloadError) as raised:
         AsanaHook().download_organization_export(EXPORT_GID, str(tmp_path / "export.json.gz"))
     text = str(raised.value)
-    assert "HTTP 503" in text and "s3.test asked to wait 600 s" in text
+    assert "HTTP 503" in text
+    assert "s3.test asked to wait 600 s" in text
     assert "max_retry_wait extra to at least 600" in text
     assert "feedface" not in text
     assert len([c for c in rsps.calls if c.request.url.startswith("https://s3.test")]) == 1
-    assert not sleeps.called and not list(tmp_path.iterdir())
+    assert not sleeps.called
+    assert not list(tmp_path.iterdir())
 
 
 # -- the base URL: port, /api/1.0 ----------------------------------------------------------------------------
@@ -281,10 +317,11 @@ def test_download_retry_after_beyond_the_budget_fails_at_once(monkeypatch, rsps,
 )
 def test_port_field_is_refused_with_the_host_to_use(monkeypatch, host, port, suggested):
     set_asana_connection(monkeypatch, host=host, port=port)
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match="field port is set") as raised:
         AsanaHook().settings
     text = str(raised.value)
-    assert f"field port is set ({port!r})" in text and f"set host to {suggested} and clear port" in text
+    assert f"field port is set ({port!r})" in text
+    assert f"set host to {suggested} and clear port" in text
 
 
 def test_emulator_connection_uri_has_no_port(asana_emulator, monkeypatch):
@@ -313,7 +350,8 @@ def test_404_from_a_host_without_api_path_hints_at_it(asana_emulator, monkeypatc
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().run("GET", "/users/me")
     text = str(raised.value)
-    assert "HTTP 404" in text and f"API base URL is {host}, without Asana's /api/1.0 path" in text
+    assert "HTTP 404" in text
+    assert f"API base URL is {host}, without Asana's /api/1.0 path" in text
 
 
 def test_404_from_a_host_with_api_path_has_no_such_hint(asana_conn, rsps):
@@ -339,7 +377,8 @@ def test_error_bodies_are_described_as_they_are(asana_conn, rsps, body, said):
     rsps.get(f"{BASE}/users/me", status=400, body=body, content_type="application/json")
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().run("GET", "/users/me")
-    assert said in str(raised.value) and "non-JSON" not in str(raised.value)
+    assert said in str(raised.value)
+    assert "non-JSON" not in str(raised.value)
 
 
 def _no_double_stops(text: str) -> None:
@@ -351,7 +390,8 @@ def test_402_message_has_single_full_stops(asana_emulator, emulator_conn):
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().create_organization_export()
     text = str(raised.value)
-    assert "HTTP 402" in text and "only available to Enterprise organizations." in text
+    assert "HTTP 402" in text
+    assert "only available to Enterprise organizations." in text
     _no_double_stops(str(raised.value))
 
 
@@ -379,9 +419,12 @@ def test_unanswered_create_points_to_the_in_doubt_rule(asana_conn, rsps, sleeps)
     with pytest.raises(AsanaTransportError) as raised:
         AsanaHook().create_organization_export()
     text = str(raised.value)
-    assert "may have started an organization export" in text and "it was not repeated" in text
-    assert "resubmit_if_in_doubt=True" in text and "retry the task" not in text.lower()
-    assert len(rsps.calls) == 1 and TOKEN not in text
+    assert "may have started an organization export" in text
+    assert "it was not repeated" in text
+    assert "resubmit_if_in_doubt=True" in text
+    assert "retry the task" not in text.lower()
+    assert len(rsps.calls) == 1
+    assert TOKEN not in text
 
 
 def test_unanswered_other_post_stays_generic(asana_conn, rsps, sleeps):

@@ -14,6 +14,7 @@ import responses
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
 from airflow_provider_asana.hooks.asana import AsanaAPIError, AsanaHook
+
 from tests.conftest import TOKEN, WORKSPACE, set_asana_connection
 
 BASE = "https://asana.test/api/1.0"
@@ -89,7 +90,9 @@ BAD_INSIDE = {
 
 
 def _assert_names_the_field_not_the_token(text: str, token: str) -> None:
-    assert "'asana_default'" in text and "field password" in text and "Paste the token again" in text
+    assert "'asana_default'" in text
+    assert "field password" in text
+    assert "Paste the token again" in text
     for part in token.split("/") + token.split("\x00") + [token[:8], token[-8:]]:
         if len(part) >= 4:
             assert part not in text
@@ -99,7 +102,7 @@ def _assert_names_the_field_not_the_token(text: str, token: str) -> None:
 def test_character_inside_the_token_is_refused_without_echo_sync(clean_env, monkeypatch, rsps, caplog, char):
     token = TOKEN[:10] + char + TOKEN[10:]
     connect(monkeypatch, token)
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match="field password") as raised:
         AsanaHook().run("GET", "/users/me")
     _assert_names_the_field_not_the_token(str(raised.value), token)
     assert not rsps.calls
@@ -112,7 +115,7 @@ async def test_character_inside_the_token_is_refused_without_echo_async(asana_em
     token = asana_emulator.token[:6] + char + asana_emulator.token[6:]
     connect(monkeypatch, token, host=asana_emulator.api_url)
     hook = AsanaHook()
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match="field password") as raised:
         await hook.arun("GET", "/users/me")
     await hook.aclose()
     _assert_names_the_field_not_the_token(str(raised.value), token)
@@ -123,13 +126,16 @@ async def test_character_inside_the_token_is_refused_without_echo_async(asana_em
 def test_test_connection_text_never_holds_the_token(clean_env, monkeypatch, rsps):
     connect(monkeypatch, TOKEN[:10] + "\n" + TOKEN[10:])
     ok, message = AsanaHook().test_connection()
-    assert not ok and "field password" in message
-    assert TOKEN[:10] not in message and TOKEN[10:] not in message
+    assert not ok
+    assert "field password" in message
+    assert TOKEN[:10] not in message
+    assert TOKEN[10:] not in message
 
     connect(monkeypatch, TOKEN + "\n")
     rsps.get(f"{BASE}/users/me", json=ME)
     ok, message = AsanaHook().test_connection()
-    assert ok and TOKEN not in message
+    assert ok
+    assert TOKEN not in message
 
 
 def test_sent_and_stored_forms_are_both_masked(clean_env, monkeypatch):
@@ -146,10 +152,11 @@ def test_refused_token_is_masked_too(clean_env, monkeypatch, mocker):
     mask = mocker.patch("airflow.sdk.log.mask_secret")
     token = TOKEN + "\x00\n"
     connect(monkeypatch, token)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="field password"):
         AsanaHook().settings
     masked = [c.args[0] for c in mask.call_args_list]
-    assert token in masked and TOKEN + "\x00" in masked
+    assert token in masked
+    assert TOKEN + "\x00" in masked
 
 
 @pytest.mark.asyncio
@@ -158,7 +165,8 @@ async def test_async_lookup_masks_the_sent_form(asana_emulator, monkeypatch, moc
     connect(monkeypatch, f" {asana_emulator.token}\n", host=asana_emulator.api_url)
     await AsanaHook().aget_settings()
     masked = [c.args[0] for c in amask.call_args_list]
-    assert asana_emulator.token in masked and f" {asana_emulator.token}\n" in masked
+    assert asana_emulator.token in masked
+    assert f" {asana_emulator.token}\n" in masked
 
 
 # -- ~/.netrc never replaces the token; proxy variables still apply ----------------------------------------
@@ -228,8 +236,14 @@ SIGNATURE = "f00dfeedsignature42"
 
 
 def _finished(download_url: str) -> dict:
-    return {"data": {"gid": EXPORT_GID, "state": "finished", "download_url": download_url,
-                     "organization": {"gid": WORKSPACE, "name": "Acme"}}}
+    return {
+        "data": {
+            "gid": EXPORT_GID,
+            "state": "finished",
+            "download_url": download_url,
+            "organization": {"gid": WORKSPACE, "name": "Acme"},
+        }
+    }
 
 
 @pytest.mark.parametrize("api", [BASE, "http://asana.test/api/1.0", "http://10.0.0.5/api/1.0"])
@@ -241,8 +255,12 @@ def test_plain_http_download_url_is_refused(clean_env, monkeypatch, rsps, tmp_pa
     with pytest.raises(AsanaDownloadError) as raised:
         AsanaHook().download_organization_export(EXPORT_GID, str(tmp_path / "export.json.gz"))
     text = str(raised.value)
-    assert "not https" in text and "'http'" in text and "s3.test" in text
-    assert SIGNATURE not in text and "/exports/" not in text and SIGNATURE not in caplog.text
+    assert "not https" in text
+    assert "'http'" in text
+    assert "s3.test" in text
+    assert SIGNATURE not in text
+    assert "/exports/" not in text
+    assert SIGNATURE not in caplog.text
     assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{api}/organization_exports/{EXPORT_GID}"]
     assert os.listdir(tmp_path) == ["home"]
 
@@ -273,4 +291,5 @@ def test_bad_token_answer_is_an_api_error_without_the_token(clean_env, monkeypat
     rsps.get(f"{BASE}/users/me", status=401, json={"errors": [{"message": "Not Authorized"}]})
     with pytest.raises(AsanaAPIError) as raised:
         AsanaHook().run("GET", "/users/me")
-    assert TOKEN not in str(raised.value) and json.dumps(TOKEN) not in repr(raised.value)
+    assert TOKEN not in str(raised.value)
+    assert json.dumps(TOKEN) not in repr(raised.value)

@@ -12,7 +12,7 @@ from airflow_provider_asana.transfers.organization_export_to_object_storage impo
     AsanaOrganizationExportToObjectStorageOperator,
 )
 
-from tests.transfers.download_support import connect, finished_export, same_bytes
+from tests.download.support import connect, finished_export, same_bytes
 
 
 @pytest.fixture

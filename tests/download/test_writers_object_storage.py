@@ -11,12 +11,13 @@ import secrets
 import threading
 
 import pytest
-
 from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_asana.download.writers import _refused_as_existing, make_writer
 from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.hooks._atomic_write import _refused_as_existing, make_writer
 from airflow_provider_asana.hooks.asana import AsanaHook
-from tests.transfers.download_support import connect, finished_export, moto_server, s3_bucket
+
+from tests.download.support import connect, finished_export, moto_server, s3_bucket
 
 MIB = 1 << 20
 KEY = "asana/export.json.gz"
@@ -52,6 +53,15 @@ def s3_calls(path: ObjectStoragePath) -> list[str]:
     return calls
 
 
+def commit_or_abort(writer) -> None:
+    """Commit ``writer``, or abort it on failure, as the download engine does."""
+    try:
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 def multipart_uploads(client) -> list:
     return client.list_multipart_uploads(Bucket="bucket").get("Uploads", [])
 
@@ -72,7 +82,8 @@ def test_s3_lands_byte_identical_in_a_multipart_upload(start, s3):
     body = s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()
     assert body == emu.export_file(gid).read_bytes()
     assert result == {"uri": DEST, "bytes": len(body), "sha256": emu.export_sha256(gid), "export_gid": gid}
-    assert calls.count("UploadPart") == 2 and "CompleteMultipartUpload" in calls
+    assert calls.count("UploadPart") == 2
+    assert "CompleteMultipartUpload" in calls
     assert multipart_uploads(s3) == []
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bucket")["Contents"]] == [KEY]  # no temporary key
 
@@ -87,7 +98,8 @@ def test_s3_failed_run_aborts_the_multipart_upload(start, s3):
         hook.download_organization_export(gid, path)
 
     assert "UploadPart" in calls  # the upload was under way...
-    assert "AbortMultipartUpload" in calls and "CompleteMultipartUpload" not in calls  # ...and was aborted
+    assert "AbortMultipartUpload" in calls
+    assert "CompleteMultipartUpload" not in calls
     assert_no_object(s3)
     assert multipart_uploads(s3) == []
 
@@ -102,7 +114,8 @@ def test_s3_failed_run_before_the_first_part_leaves_no_upload(start, s3):
     with pytest.raises(AsanaDownloadError, match="not a valid gzip"):
         hook.download_organization_export(gid, path)
 
-    assert "CreateMultipartUpload" not in calls and "PutObject" not in calls
+    assert "CreateMultipartUpload" not in calls
+    assert "PutObject" not in calls
     assert_no_object(s3)
     assert multipart_uploads(s3) == []
 
@@ -124,7 +137,9 @@ def test_s3_existing_object_refused_without_overwrite_and_untouched_by_a_failed_
 
     emu.clear_faults()
     result = hook.download_organization_export(gid, DEST, overwrite=True)
-    assert hashlib.sha256(s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()).hexdigest() == result["sha256"]
+    assert (
+        hashlib.sha256(s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()).hexdigest() == result["sha256"]
+    )
 
 
 # -- overwrite=False is enforced by S3 itself: a conditional write ---------------------------------------
@@ -177,11 +192,7 @@ def test_s3_second_writer_cannot_replace_what_the_first_committed(s3, other_s3_f
         path.fs.s3.meta.events.register(f"before-call.s3.{operation}", first_commits_now)
 
     with pytest.raises(AsanaDownloadError, match=f"destination {DEST} already exists: pass overwrite=True"):
-        try:
-            second.commit()
-        except BaseException:
-            second.abort()
-            raise
+        commit_or_abort(second)
 
     assert raced  # the first writer did commit in the window
     assert s3.get_object(Bucket="bucket", Key=KEY)["Body"].read() == first_bytes
@@ -223,9 +234,8 @@ def test_s3_overwrite_true_replaces_without_a_condition(s3):
 
 @pytest.fixture
 def memory_fs(monkeypatch):
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow.sdk.io import attach, store
+    from fsspec.implementations.memory import MemoryFileSystem
 
     monkeypatch.setattr(store, "_STORE_CACHE", {})
     fs = MemoryFileSystem()

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 #: Random bytes in a temporary's name (twice as many hex digits).
 _RANDOM_BYTES = 6
 #: Without a lock to ask, a temporary this old (seconds since it last changed) has no live writer. A live
-#: one stalls at most ``max_attempts`` x (``read_timeout`` + ``max_retry_wait``), about 36 min by default.
+#: one goes without a new byte for at most ``max_download_stalls`` x ``read_timeout`` + ``max_retry_wait``
+#: (11 min by default).
 ABANDONED_AFTER = 6 * 3600.0
 #: errno values of a filesystem that has no ``flock`` (some network and FUSE filesystems).
 _NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS})
@@ -44,12 +45,12 @@ _CREATE_ATTEMPTS = 3
 
 
 def temporary_name(name: str) -> str:
-    """A hidden, unique sibling name for ``name``: ``.<name>.<random>.partial``."""
+    """Return a hidden, unique sibling name for ``name``: ``.<name>.<random>.partial``."""
     return f".{name}.{secrets.token_hex(_RANDOM_BYTES)}.partial"
 
 
 def is_temporary_of(candidate: str, name: str) -> bool:
-    """True when ``candidate`` (a bare file name) is a name :func:`temporary_name` gives for ``name``."""
+    """Tell whether ``candidate`` (a bare file name) is a name :func:`temporary_name` gives for ``name``."""
     pattern = rf"\.{re.escape(name)}\.[0-9a-f]{{{2 * _RANDOM_BYTES}}}\.partial"
     return re.fullmatch(pattern, candidate) is not None
 
@@ -133,7 +134,7 @@ def _lock(fd: int, *, wait: bool) -> bool | None:
 
 
 def _is_still(path: str, fd: int) -> bool:
-    """True when ``path`` still names the file open as ``fd``."""
+    """Tell whether ``path`` still names the file open as ``fd``."""
     try:
         named = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:

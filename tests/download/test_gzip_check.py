@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from airflow_provider_asana.hooks._gzip_verify import GzipError, GzipVerifier, StreamChecker
+from airflow_provider_asana.download.gzip_check import GzipError, GzipVerifier, StreamChecker
 
 PAYLOAD = random.Random(7).randbytes(200_000) + b"line of json\n" * 20_000
 
@@ -100,7 +100,8 @@ def test_reset_starts_over():
     verifier.update(b"junk that is not gzip"[:0] + gzip.compress(PAYLOAD)[:100])
     verifier.reset()
     feed(gzip.compress(b"fresh start"), verifier=verifier)
-    assert verifier.members == 1 and verifier.decompressed_bytes == len(b"fresh start")
+    assert verifier.members == 1
+    assert verifier.decompressed_bytes == len(b"fresh start")
 
 
 def test_memory_stays_flat_on_a_bomb():
@@ -116,14 +117,21 @@ def test_memory_stays_flat_on_a_bomb():
     assert peak < 8 << 20, f"peak {peak} bytes"
 
 
+def update(checker: StreamChecker, data: bytes) -> None:
+    """What the pipeline's hasher and checker threads do with a chunk, here on one thread."""
+    checker.update_hash(data)
+    checker.update_gzip(data)
+
+
 def test_stream_checker_hashes_and_verifies():
     data = gzip.compress(PAYLOAD)
     checker = StreamChecker(verify_gzip=True)
-    checker.update(data[:10])
-    checker.reset()
+    update(checker, data[:10])
+    checker.reset_hash()
+    checker.reset_gzip()
     for i in range(0, len(data), 1000):
-        checker.update(data[i : i + 1000])
+        update(checker, data[i : i + 1000])
     assert checker.finish() == hashlib.sha256(data).hexdigest()
     unchecked = StreamChecker(verify_gzip=False)
-    unchecked.update(b"not gzip")
+    update(unchecked, b"not gzip")
     assert unchecked.finish() == hashlib.sha256(b"not gzip").hexdigest()

@@ -7,26 +7,38 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
-from airflow_provider_asana.hooks.asana import AsanaHook
 from tests.conftest import set_asana_connection
+
+if TYPE_CHECKING:
+    import pytest
+
+    from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
+    from airflow_provider_asana.hooks.asana import AsanaHook
 
 #: Two 4 MiB gzip members plus change: the emulator writes one member per 4 MiB.
 MULTI_MEMBER_SIZE = 9 << 20
 
 
-def connect(monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra) -> None:
-    """An ``asana`` connection to ``emu`` with fast retries (4 attempts)."""
+def connect(
+    monkeypatch: pytest.MonkeyPatch, emu: AsanaEmulator, conn_id: str = "asana_default", **extra
+) -> None:
+    """Define an ``asana`` connection to ``emu``, fast retries: 4 attempts a request, 4 download stalls."""
     set_asana_connection(
         monkeypatch,
         conn_id,
         host=emu.api_url,
         password=emu.token,
-        extra={"workspace": emu.organization_gid, "retry_backoff": 0.01, "max_attempts": 4, **extra},
+        extra={
+            "workspace": emu.organization_gid,
+            "retry_backoff": 0.01,
+            "max_attempts": 4,
+            "max_download_stalls": 4,
+            **extra,
+        },
     )
 
 
@@ -58,7 +70,9 @@ def same_bytes(a: Path, b: Path) -> bool:
     if os.path.getsize(a) != os.path.getsize(b):
         return False
     with open(a, "rb") as fa, open(b, "rb") as fb:
-        return all(x == y for x, y in zip(iter(lambda: fa.read(1 << 20), b""), iter(lambda: fb.read(1 << 20), b"")))
+        return all(
+            x == y for x, y in zip(iter(lambda: fa.read(1 << 20), b""), iter(lambda: fb.read(1 << 20), b""))
+        )
 
 
 def temporaries(directory: Path) -> list[str]:
@@ -80,7 +94,9 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def s3_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aws_test", bucket: str = "bucket"):
+def s3_bucket(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aws_test", bucket: str = "bucket"
+):
     """
     Empty moto's state, create ``bucket``, define the ``aws`` connection ``conn_id`` to ``endpoint``.
 
@@ -88,7 +104,6 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, conn_id: str = "aw
     for the test, so the connection is read afresh.
     """
     import boto3
-
     from airflow.sdk.io import store
 
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()  # moto's state is per process

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_asana.hooks import _temporaries
-from airflow_provider_asana.hooks._temporaries import ABANDONED_AFTER, is_temporary_of, temporary_name
+from airflow_provider_asana.download import temporaries as _temporaries
+from airflow_provider_asana.download.temporaries import ABANDONED_AFTER, is_temporary_of, temporary_name
 from airflow_provider_asana.hooks.asana import AsanaHook
-from tests.transfers.download_support import connect, finished_export, same_bytes, temporaries
+
+from tests.download.support import connect, finished_export, same_bytes, temporaries
 
 MIB = 1 << 20
 #: Runs in a child process: a download that is killed partway (the emulator throttles it).
@@ -34,7 +35,7 @@ AsanaHook().download_organization_export(sys.argv[1], sys.argv[2])
 #: Runs in a child process: a writer that has its temporary open, says so, and waits until told to stop.
 LIVE_WRITER = """
 import sys
-from airflow_provider_asana.hooks._atomic_write import LocalFileWriter
+from airflow_provider_asana.download.writers import LocalFileWriter
 writer = LocalFileWriter(sys.argv[1], sys.argv[1], overwrite=False)
 writer.open()
 writer.write(b"a live writer's bytes")
@@ -103,7 +104,8 @@ def test_temporary_of_a_live_writer_is_left_alone(start, dest):
     with child(LIVE_WRITER, str(dest), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as live:
         try:
             held = Path(live.stdout.readline().strip())
-            assert held.parent == dest.parent and is_temporary_of(held.name, dest.name)
+            assert held.parent == dest.parent
+            assert is_temporary_of(held.name, dest.name)
 
             hook.download_organization_export(gid, dest)
 
@@ -171,9 +173,8 @@ def test_without_flock_only_old_temporaries_are_removed(start, dest, monkeypatch
 
 @pytest.fixture
 def memory_fs(monkeypatch):
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow.sdk.io import attach, store
+    from fsspec.implementations.memory import MemoryFileSystem
 
     monkeypatch.setattr(store, "_STORE_CACHE", {})
     fs = MemoryFileSystem()

@@ -1,4 +1,4 @@
-"""Streaming checks of a downloaded file: its SHA-256 and, optionally, that it is one complete gzip stream."""
+"""Streaming checks of a downloaded file: its SHA-256 and, optionally, that it is one complete gzip file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import zlib
 
 #: Most bytes of decompressed output produced per zlib call: memory stays flat whatever the ratio. Kept
 #: below glibc's default mmap threshold (128 KiB), so each output buffer is reused from the heap instead of
-#: being mapped, zero-filled and unmapped on every call (at 256 KiB that page faulting cost a third of the time).
+#: being mapped, zero-filled and unmapped on every call (at 256 KiB that page faulting cost a third of the
+#: time).
 MAX_INFLATE_OUTPUT = 64 << 10
 #: Bytes of input handed to zlib per call, as a zero-copy slice of the chunk. zlib's ``unconsumed_tail`` is a
 #: copy of what a call did not consume, so feeding a whole chunk at once copied most of it again per call.
@@ -58,7 +59,7 @@ class GzipVerifier:
         max_output = self._max_output
         for offset in range(0, len(view), step):
             pending: bytes | memoryview = view[offset : offset + step]
-            # Each pass either consumes input, emits a full output buffer or ends a member: bounded by the data.
+            # Each pass consumes input, emits a full output buffer or ends a member: bounded by the data.
             while pending:
                 try:
                     produced = len(self._inflater.decompress(pending, max_output))
@@ -111,7 +112,9 @@ class GzipVerifier:
         member = self.members + 1
         reason = str(error)
         if self.members and not self._member_fed and "header" in reason:
-            reason = f"bytes after the end of gzip member {self.members} are not another gzip member ({reason})"
+            reason = (
+                f"bytes after the end of gzip member {self.members} are not another gzip member ({reason})"
+            )
         return f"invalid gzip data in member {member}, in the bytes from offset {start}: {reason}"
 
 
@@ -119,44 +122,48 @@ class StreamChecker:
     """
     The SHA-256 of the bytes fed, and (when asked) a :class:`GzipVerifier` over the same bytes.
 
-    The two halves can be fed from different threads (``update_hash`` / ``reset_hash`` on one,
+    The two halves are fed from different threads (``update_hash`` / ``reset_hash`` on one,
     ``update_gzip`` / ``reset_gzip`` on another): hashlib and zlib both release the GIL, so the hash and the
-    inflate overlap instead of adding up. :meth:`update` and :meth:`reset` drive both at once.
+    inflate overlap instead of adding up.
     """
 
     def __init__(self, verify_gzip: bool) -> None:
         self._verify_gzip = verify_gzip
-        self.reset()
-
-    @property
-    def verify_gzip(self) -> bool:
-        return self._verify_gzip
-
-    def reset(self) -> None:
         self.reset_hash()
         self.reset_gzip()
 
+    @property
+    def verify_gzip(self) -> bool:
+        """Tell whether the bytes are decoded as gzip too."""
+        return self._verify_gzip
+
     def reset_hash(self) -> None:
+        """Start the hash again at byte 0."""
         self.sha256 = hashlib.sha256()
-        self.bytes = 0
 
     def reset_gzip(self) -> None:
+        """Start the gzip check again at byte 0."""
         self.gzip = GzipVerifier() if self._verify_gzip else None
 
-    def update(self, data: bytes) -> None:
-        self.update_hash(data)
-        self.update_gzip(data)
-
     def update_hash(self, data: bytes) -> None:
+        """Hash the next bytes."""
         self.sha256.update(data)
-        self.bytes += len(data)
 
     def update_gzip(self, data: bytes) -> None:
+        """
+        Decode the next bytes as gzip, when verifying.
+
+        :raises GzipError: The bytes so far cannot be the start of a valid gzip file.
+        """
         if self.gzip is not None:
             self.gzip.update(data)
 
     def finish(self) -> str:
-        """Run the end-of-file checks and return the hex SHA-256."""
+        """
+        Run the end-of-file checks and return the hex SHA-256.
+
+        :raises GzipError: The gzip file is empty or cut short.
+        """
         if self.gzip is not None:
             self.gzip.finish()
         return self.sha256.hexdigest()

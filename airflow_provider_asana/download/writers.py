@@ -16,22 +16,24 @@ destination) and ``abort()`` (leave the destination as it was, remove every temp
 - :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
   destination by ``fs.mv`` on success, removed on failure.
 
-The local and temporary-key writers first remove the temporaries a killed try left (see ``_temporaries``).
+The local and temporary-key writers first remove the temporaries a killed try left (see ``temporaries``).
+A store that needs other handling gets a writer of its own here, chosen in :func:`make_writer`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_asana.exceptions import AsanaDownloadError
-from airflow_provider_asana.hooks._temporaries import (
+from airflow_provider_asana.download.temporaries import (
     create_locked,
     remove_abandoned_files,
     remove_abandoned_keys,
     temporary_name,
 )
+from airflow_provider_asana.exceptions import AsanaDownloadError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -74,7 +76,7 @@ class AtomicWriter(Protocol):
 
 
 def is_local(fs: AbstractFileSystem) -> bool:
-    """True for fsspec's LocalFileSystem (``file://``, ``local://`` and plain paths)."""
+    """Tell whether ``fs`` is fsspec's LocalFileSystem (``file://``, ``local://`` and plain paths)."""
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     return bool({"file", "local"} & set(protocols))
 
@@ -98,7 +100,7 @@ def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool)
 
 
 def exists_error(uri: str) -> AsanaDownloadError:
-    """The error for a destination that exists when it must not be replaced (``overwrite=False``)."""
+    """Return the error for a destination that exists when it must not be replaced (``overwrite=False``)."""
     return AsanaDownloadError(
         f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
     )
@@ -147,10 +149,8 @@ class LocalFileWriter:
         self._written += len(data)
         if _FADVISE and self._written - self._flushed >= 2 * WRITEBACK_WINDOW:
             # Only a hint: durability still comes from the fsync in commit().
-            try:
+            with contextlib.suppress(OSError):
                 os.posix_fadvise(self._file.fileno(), self._flushed, WRITEBACK_WINDOW, os.POSIX_FADV_DONTNEED)
-            except OSError:
-                pass
             self._flushed += WRITEBACK_WINDOW
 
     def restart(self) -> None:
@@ -177,16 +177,18 @@ class LocalFileWriter:
                 log.debug("Closing the temporary file of %s failed: %s", self.uri, e)
 
     def _promote(self) -> None:
-        assert self.temporary is not None
+        temporary = self.temporary
+        if temporary is None:
+            raise RuntimeError("commit() of a writer that is not open")
         if self.overwrite:
             try:
-                os.replace(self.temporary, self.path)
+                os.replace(temporary, self.path)
             except OSError as e:
                 raise _write_error(self.uri, "renaming the temporary file onto it", e) from None
             return
         # Do not clobber a file that appeared during the download: link(2) fails if the name exists.
         try:
-            os.link(self.temporary, self.path)
+            os.link(temporary, self.path)
         except FileExistsError:
             raise exists_error(self.uri) from None
         except OSError:
@@ -194,14 +196,14 @@ class LocalFileWriter:
             if os.path.lexists(self.path):
                 raise exists_error(self.uri) from None
             try:
-                os.replace(self.temporary, self.path)
+                os.replace(temporary, self.path)
             except OSError as e:
                 raise _write_error(self.uri, "renaming the temporary file onto it", e) from None
             return
         try:
-            os.unlink(self.temporary)
+            os.unlink(temporary)
         except OSError as e:
-            log.warning("Could not remove the temporary link %s: %s", self.temporary, e)
+            log.warning("Could not remove the temporary link %s: %s", temporary, e)
 
     def _fsync_directory(self) -> None:
         try:
@@ -291,7 +293,8 @@ class DeferredCommitWriter:
             f.discard()  # s3fs: abort the multipart upload
         except Exception as e:
             log.warning("Could not discard the unfinished upload to %s: %s", self.uri, e)
-        # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing left to send.
+        # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing is left
+        # to send.
         if hasattr(f, "forced"):
             f.forced = True
         try:
@@ -306,14 +309,12 @@ class DeferredCommitWriter:
         transaction = getattr(self.fs, "_transaction", None)
         files = getattr(transaction, "files", None)
         if files is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 files.remove(f)
-            except ValueError:
-                pass
 
 
 def _refused_as_existing(error: BaseException) -> bool:
-    """True when ``error`` (or what caused it) is the store refusing a conditional write: the key exists."""
+    """Tell whether ``error`` (or its cause) is the store refusing a conditional write: the key exists."""
     seen: BaseException | None = error
     for _ in range(8):  # s3fs wraps botocore's ClientError; the chain is short
         if seen is None:
