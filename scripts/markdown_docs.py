@@ -67,7 +67,8 @@ def markdown_files(root: Path = REPO) -> list[Path]:
     pages = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [
-            name for name in subfolders
+            name
+            for name in subfolders
             if not (name.startswith(".") or name in SKIPPED_DIRS or name.endswith(".egg-info"))
         ]
         pages += [Path(folder) / name for name in files if name.endswith(".md")]

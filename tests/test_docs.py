@@ -23,7 +23,8 @@ SCRIPT_PATH = REPO / "scripts" / "markdown_docs.py"
 def _load_script() -> ModuleType:
     """``scripts/markdown_docs.py`` as a module (``scripts/`` is not a package)."""
     spec = importlib.util.spec_from_file_location("markdown_docs", SCRIPT_PATH)
-    assert spec is not None and spec.loader is not None, f"cannot load {SCRIPT_PATH}"
+    assert spec is not None, f"cannot load {SCRIPT_PATH}"
+    assert spec.loader is not None, f"cannot load {SCRIPT_PATH}"
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -139,8 +140,17 @@ def test_broken_links_are_reported(tmp_path: Path):
 
     problems = "\n".join(docs.broken_links(root / "docs" / "b.md", root))
 
-    for bad in ("missing.md", "a.md#third-part", "#c", "img.png", "code.py#x", "elsewhere.md", "gone-too.md",
-                "nowhere.md", "missing.png"):
+    for bad in (
+        "missing.md",
+        "a.md#third-part",
+        "#c",
+        "img.png",
+        "code.py#x",
+        "elsewhere.md",
+        "gone-too.md",
+        "nowhere.md",
+        "missing.png",
+    ):
         assert bad in problems, f"{bad} not reported:\n{problems}"
     for good in ("a.md#second-part", "'#b'", "../docs/", "code.py#L1", "example.com", "'gone.md'"):
         assert good not in problems, f"{good} wrongly reported:\n{problems}"
@@ -199,7 +209,8 @@ def test_malformed_include_blocks_are_reported(tmp_path: Path, source: str, page
 
     (problem,) = docs.stale_includes(root / "page.md", root)
 
-    assert problem.startswith("page.md:") and error in problem, problem
+    assert problem.startswith("page.md:"), problem
+    assert error in problem, problem
     assert docs.main([], root=root) == 1
 
 
