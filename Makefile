@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
-	$(PY) -m airflow_provider_asana.emulator.demo
+	$(PY) -m demo
 
 bench: install
 	$(PY) -m benchmarks

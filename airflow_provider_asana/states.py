@@ -35,4 +35,7 @@ def describe_failed_export(export: dict) -> str:
 
 def describe_unknown_state(export_gid: str, state: object) -> str:
     """The message for a state this provider does not know (Asana added one, or the field was missing)."""
-    return f"Asana organization export {export_gid} reported an unknown state {state!r}."
+    if state is None:
+        return f"Asana organization export {export_gid} was returned without a state."
+    known = ", ".join(s.value for s in OrganizationExportState)
+    return f"Asana organization export {export_gid} reported an unknown state {state!r} (known: {known})."

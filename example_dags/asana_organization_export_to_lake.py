@@ -74,7 +74,8 @@ with DAG(
         task_id="create",
         organization_gid=ORGANIZATION_GID,
         asana_conn_id=ASANA_CONN_ID,
-        # A retry re-attaches to the export an earlier try started (while it is pending/started).
+        # A retry re-attaches to the export an earlier try started (while it is pending/started). A try
+        # whose create request got no clear answer fails without retries: clear the task to start anew.
         retries=2,
         retry_delay=timedelta(minutes=5),
     )

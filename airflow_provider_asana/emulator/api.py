@@ -79,6 +79,7 @@ class ApiHandler(BaseHandler):
             self._error(error.status, str(error))
 
     def _route(self) -> None:
+        # Asana documents no 405 (nor 501): a method it does not serve on a path is an unknown route.
         if not self.url_path.startswith(API_PREFIX + "/"):
             raise ApiError(404, "No matching route for request")
         route = self.url_path[len(API_PREFIX) :].rstrip("/")

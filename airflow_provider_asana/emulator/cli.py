@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_asana.emulator.emulator import DEFAULT_TOKEN, AsanaEmulator
+from airflow_provider_asana.emulator.app import DEFAULT_TOKEN
+from airflow_provider_asana.emulator.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.faults import Faults
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
@@ -59,53 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)")
     add("--ready-file", type=Path, default=None, help="write the connection details here as JSON once listening")
     add("--verbose", action="store_true", help="print an access log to stderr")
-    faults = parser.add_argument_group("faults")
-    fault = faults.add_argument
-    fault("--rate-limit", type=int, default=0, metavar="N", help="answer the next N API requests with 429")
-    fault("--rate-limit-methods", default="GET,POST", metavar="M,M", help="methods rate-limited (default: %(default)s)")
-    fault("--retry-after", type=float, default=1, metavar="S", help="Retry-After of each 429 (default: %(default)s)")
-    fault("--server-error", type=int, default=0, metavar="N", help="answer the next N API requests with a 5xx")
-    fault("--server-error-status", type=int, default=500, choices=(500, 502, 503, 504))
-    fault("--server-error-methods", default="GET,POST", metavar="M,M")
-    fault("--html-error", type=int, default=0, metavar="N", help="answer the next N API requests with a proxy's HTML")
-    fault("--html-error-status", type=int, default=502, choices=(500, 502, 503, 504))
-    fault("--latency", type=float, default=0.0, metavar="S", help="seconds added to every API request")
-    fault("--forbidden", action="store_true", help="403 on every organization-export call")
-    fault("--non-enterprise", action="store_true", help="every organization is non-Enterprise (402)")
-    fault("--export-state", choices=("error",), default=None, help="exports end in this state")
-    fault("--drop-download", type=int, default=0, metavar="N", help="cut the next N downloads short")
-    fault("--drop-after-bytes", type=int, default=None, metavar="B", help="bytes sent before cutting")
-    fault("--drop-stall", type=float, default=0.0, metavar="S", help="stall before cutting, seconds")
-    fault("--truncate-gzip", action="store_true", help="serve a truncated export file")
-    fault("--expire-urls", type=int, default=0, metavar="N", help="the next N download URLs are born expired")
-    fault("--ignore-range", action="store_true", help="ignore Range headers")
-    fault("--slow-download-bps", type=int, default=None, metavar="B", help="throttle downloads to B bytes/s")
+    add_fault_flags(parser)
     return parser
+
+
+def add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per declared fault (:meth:`Faults.declarations`), its value stored under the fault's name."""
+    group = parser.add_argument_group(
+        "faults", 'all off by default; change them while running: PUT /_emulator/faults {"rate_limit": 2}'
+    )
+    for fault in Faults.declarations():
+        text = fault.help.replace("%", "%%")
+        if fault.kind == "switch":
+            group.add_argument(fault.flag, dest=fault.name, action="store_true", help=text)
+            continue
+        if fault.default is not None and fault.kind != "counter":
+            text += f" (default: {_word(fault.default)})"
+        values = fault.values
+        group.add_argument(
+            fault.flag, dest=fault.name, type=values.parse, default=fault.default, choices=values.choices,
+            metavar=values.metavar, help=text,
+        )  # fmt: skip
 
 
 def faults_from(args: argparse.Namespace) -> Faults:
     """The :class:`Faults` the command line asks for."""
-    return Faults(
-        rate_limit=args.rate_limit,
-        rate_limit_retry_after=args.retry_after,
-        rate_limit_methods=_methods(args.rate_limit_methods),
-        server_error=args.server_error,
-        server_error_status=args.server_error_status,
-        server_error_methods=_methods(args.server_error_methods),
-        html_error=args.html_error,
-        html_error_status=args.html_error_status,
-        latency=args.latency,
-        forbidden=args.forbidden,
-        non_enterprise=args.non_enterprise,
-        export_state=args.export_state,
-        drop_download=args.drop_download,
-        drop_after_bytes=args.drop_after_bytes,
-        drop_stall=args.drop_stall,
-        truncate_gzip=args.truncate_gzip,
-        expire_urls=args.expire_urls,
-        ignore_range=args.ignore_range,
-        slow_download_bps=args.slow_download_bps,
-    )
+    return Faults(**{name: getattr(args, name) for name in Faults.names()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,8 +169,9 @@ def _optional_int(text: str) -> int | None:
     return None if text.lower() in ("none", "") else int(text)
 
 
-def _methods(text: str) -> tuple[str, ...]:
-    return tuple(part.strip().upper() for part in text.split(",") if part.strip())
+def _word(value: Any) -> str:
+    """A default as it would be typed on the command line."""
+    return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 if __name__ == "__main__":

@@ -1,53 +1,34 @@
-"""The emulator: an Asana API host and an S3-like download host, started and stopped together."""
+"""The emulator: an :class:`.app.EmulatorApp` served on an API host and an S3-like download host."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from urllib.parse import quote
 
 from airflow_provider_asana.emulator.api import ApiHandler
-from airflow_provider_asana.emulator.cache import Artifact, ExportCache
-from airflow_provider_asana.emulator.directory import BUSINESS_ORG, ENTERPRISE_ORG, PERSONAL_WORKSPACE
+from airflow_provider_asana.emulator.app import DEFAULT_TOKEN, NOT_RUNNING, EmulatorApp
 from airflow_provider_asana.emulator.download import DownloadHandler
-from airflow_provider_asana.emulator.exportfile import MIN_SIZE
 from airflow_provider_asana.emulator.faults import Faults
-from airflow_provider_asana.emulator.formats import iso8601_ms
-from airflow_provider_asana.emulator.presign import UrlSigner
-from airflow_provider_asana.emulator.records import RequestLog, RequestRecord
 from airflow_provider_asana.emulator.server import EmulatorHTTPServer
-from airflow_provider_asana.emulator.state import Export, ExportStore
-
-DEFAULT_TOKEN = "emulator-token-0000"
 
 
-class AsanaEmulator:
+class AsanaEmulator(EmulatorApp):
     """
     A local Asana for organization exports: create, poll, download, with injectable faults.
 
     Two servers run on loopback: the API host (``/api/1.0``) and a download host standing in for S3,
     which serves the generated export file to the presigned URLs the API hands out. Use it as a context
-    manager, or call :meth:`start` and :meth:`stop`.
+    manager, or call :meth:`start` and :meth:`stop`. Everything else (exports, faults, the request log,
+    the connection) is :class:`.app.EmulatorApp`'s.
 
-    :param token: The only bearer token accepted.
-    :param export_size: Bytes of the gzip export file (exact to a few bytes, at least 1 KiB).
-    :param polls_to_finish: An export is ``finished`` on this GET of it (``started`` on the earlier ones,
-        ``pending`` when created). None: polls do not finish it.
-    :param seconds_to_finish: Alternatively, ``finished`` this long after creation (``pending`` for the
-        first third, ``started`` after). Whichever condition is met first wins; with both None exports
-        never finish.
-    :param url_ttl: Lifetime of each minted download URL, seconds (fractions allowed).
-    :param cache_dir: Where generated export files are kept; see :func:`.cache.default_cache_dir`.
     :param host: Interface both servers bind.
     :param port: API port (0: any free port).
     :param download_port: Download host port (0: any free port).
-    :param faults: The fault switches (used live, not copied); all off if None.
-    :param seed: Seed of the export file's content.
     :param verbose: Print an access log to stderr.
+
+    The other parameters (token, export size, how exports finish, URL lifetime, cache, faults, seed) are
+    :class:`.app.EmulatorApp`'s.
     """
 
     def __init__(
@@ -66,42 +47,28 @@ class AsanaEmulator:
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        if not token:
-            raise ValueError("token must be a non-empty string")
-        if not url_ttl > 0:
-            raise ValueError(f"url_ttl must be > 0; got {url_ttl}")
-        _check_size(export_size)
-        self.token = token
-        self.url_ttl = float(url_ttl)
-        self.seed = seed
+        super().__init__(
+            token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed
+        )
         self.host = host
         self.verbose = verbose
-        self.organization_gid = ENTERPRISE_ORG.gid
-        self.non_enterprise_organization_gid = BUSINESS_ORG.gid
-        self.workspace_gid = PERSONAL_WORKSPACE.gid
-        self.log = RequestLog()
-        self.cache = ExportCache(cache_dir)
-        self._faults = faults if faults is not None else Faults()
-        self.store = ExportStore(polls_to_finish, seconds_to_finish, fail=lambda: self._faults.export_state == "error")
-        self._export_size = export_size
         self._ports = (port, download_port)
-        self._connection_ids = itertools.count(1)
         self._servers: list[EmulatorHTTPServer] = []
         self._threads: list[threading.Thread] = []
-        self._signer: UrlSigner | None = None
 
     def start(self) -> AsanaEmulator:
         """Generate (or reuse) the export file, then start both servers. Returns ``self``."""
         if self._servers:
             raise RuntimeError("the emulator is already running")
-        self.cache.export(self._export_size, self.seed)
+        self.cache.export(self.export_size, self.seed)
         try:
             for handler, port in zip((ApiHandler, DownloadHandler), self._ports):
-                self._servers.append(EmulatorHTTPServer((self.host, port), handler, self, verbose=self.verbose))
+                server = EmulatorHTTPServer((self.host, port), handler, self, verbose=self.verbose)
+                self._servers.append(server)
         except BaseException:
             self._close_servers()
             raise
-        self._signer = UrlSigner(self.download_base)
+        self.serve_at(self._base(0), self._base(1))
         for server in self._servers:
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -129,6 +96,7 @@ class AsanaEmulator:
             server.close_connections()
             server.server_close()
         self._servers.clear()
+        self.stop_serving()
 
     def __enter__(self) -> AsanaEmulator:
         return self.start()
@@ -144,16 +112,6 @@ class AsanaEmulator:
         return bool(self._servers)
 
     @property
-    def api_url(self) -> str:
-        """``http://<host>:<port>/api/1.0``."""
-        return f"{self._base(0)}/api/1.0"
-
-    @property
-    def download_base(self) -> str:
-        """``http://<host>:<download_port>``: the S3 stand-in."""
-        return self._base(1)
-
-    @property
     def port(self) -> int:
         """The API host's port."""
         return self._server(0).port
@@ -165,148 +123,10 @@ class AsanaEmulator:
 
     def _server(self, index: int) -> EmulatorHTTPServer:
         if not self._servers:
-            raise RuntimeError("the emulator is not running: call start() first")
+            raise RuntimeError(NOT_RUNNING)
         return self._servers[index]
 
     def _base(self, index: int) -> str:
         port = self._server(index).port
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else "::1" if self.host == "::" else self.host
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-    @property
-    def connection(self) -> dict[str, Any]:
-        """The Airflow connection for this emulator, as a dict."""
-        return {
-            "conn_type": "asana",
-            "host": self.api_url,
-            "password": self.token,
-            "extra": {"workspace": self.organization_gid},
-        }
-
-    @property
-    def connection_json(self) -> str:
-        """The Airflow connection in JSON, as ``AIRFLOW_CONN_<ID>`` accepts it."""
-        return json.dumps(self.connection)
-
-    @property
-    def connection_uri(self) -> str:
-        """The Airflow connection as a URI (the API URL is the percent-encoded host)."""
-        extra = quote(json.dumps({"workspace": self.organization_gid}), safe="")
-        return f"asana://:{quote(self.token, safe='')}@{quote(self.api_url, safe='')}/?__extra__={extra}"
-
-    def info(self) -> dict[str, Any]:
-        """What a script needs to use this emulator (also the CLI's ``--ready-file``)."""
-        return {
-            "api_url": self.api_url,
-            "download_base": self.download_base,
-            "token": self.token,
-            "organization_gid": self.organization_gid,
-            "non_enterprise_organization_gid": self.non_enterprise_organization_gid,
-            "workspace_gid": self.workspace_gid,
-            "export_size": self._export_size,
-            "connection": self.connection,
-            "connection_uri": self.connection_uri,
-        }
-
-    @property
-    def faults(self) -> Faults:
-        """The live fault switches."""
-        return self._faults
-
-    def set_faults(self, **changes: Any) -> Faults:
-        """Change several faults at once, atomically (see :class:`Faults` for the names)."""
-        self._faults.update(**changes)
-        return self._faults
-
-    def clear_faults(self) -> None:
-        """Turn every fault off."""
-        self._faults.reset()
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request both hosts answered, oldest first (control requests excluded)."""
-        return self.log.snapshot()
-
-    def clear_requests(self) -> None:
-        """Empty the request log and reset the in-flight peaks."""
-        self.log.clear()
-
-    def max_in_flight(self, token: str | None = None) -> int:
-        """The most API requests that were in flight at once for ``token``; for any token if None."""
-        return self.log.max_in_flight(token)
-
-    def stats(self) -> dict[str, Any]:
-        """Request counts and in-flight peaks (tokens appear as short hashes)."""
-        return self.log.stats()
-
-    def next_connection_id(self) -> int:
-        """A new TCP connection id (shared by both hosts)."""
-        return next(self._connection_ids)
-
-    @property
-    def export_size(self) -> int:
-        """Bytes of the file that exports created from now on will serve."""
-        return self._export_size
-
-    def set_export_size(self, size: int) -> None:
-        """Generate (or reuse) a ``size``-byte file and serve it for exports created from now on."""
-        _check_size(size)
-        self.cache.export(size, self.seed)
-        self._export_size = size
-
-    @property
-    def signer(self) -> UrlSigner:
-        """Mints and checks download URLs."""
-        if self._signer is None:
-            raise RuntimeError("the emulator is not running: call start() first")
-        return self._signer
-
-    def mint_url(self, gid: str) -> str:
-        """A fresh presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
-        return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
-
-    def artifact(self, export: Export) -> Artifact:
-        """The file served for ``export`` right now (the truncated copy under ``truncate_gzip``)."""
-        if self._faults.truncate_gzip:
-            return self.cache.truncated(export.size, self.seed)
-        return self.cache.export(export.size, self.seed)
-
-    def _export(self, gid: str) -> Export:
-        export = self.store.get(gid)
-        if export is None:
-            raise KeyError(f"no organization export {gid!r}")
-        return export
-
-    def export_file(self, gid: str) -> Path:
-        """The file served for export ``gid``."""
-        return self.artifact(self._export(gid)).path
-
-    def export_sha256(self, gid: str) -> str:
-        """SHA-256 of the file served for export ``gid``."""
-        return self.artifact(self._export(gid)).sha256
-
-    def export_etag(self, gid: str) -> str:
-        """The ETag (MD5, unquoted) of the file served for export ``gid``."""
-        return self.artifact(self._export(gid)).etag
-
-    @property
-    def exports(self) -> dict[str, dict[str, Any]]:
-        """Every export: gid -> state, organization, created_at, polls, size, sha256, etag."""
-        result = {}
-        for export in self.store.all():
-            artifact = self.artifact(export)
-            result[export.gid] = {
-                "state": export.state,
-                "organization": export.organization.gid,
-                "created_at": iso8601_ms(export.created),
-                "polls": export.polls,
-                "size": artifact.size,
-                "sha256": artifact.sha256,
-                "etag": artifact.etag,
-            }
-        return result
-
-
-def _check_size(size: int) -> None:
-    if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE:
-        raise ValueError(f"export_size must be an int >= {MIN_SIZE} bytes; got {size!r}")

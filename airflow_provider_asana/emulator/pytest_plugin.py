@@ -1,5 +1,6 @@
 """
-Pytest fixtures for the emulator. Load with ``pytest_plugins = ["airflow_provider_asana.emulator.pytest_plugin"]``.
+Pytest fixtures for the emulator, loaded by the installed package's ``pytest11`` entry point (or, with plugin
+autoload off, ``-p airflow_provider_asana.emulator.pytest_plugin`` or that name in ``pytest_plugins``).
 
 - ``asana_emulator``: a running :class:`AsanaEmulator` (finishes on the 2nd poll, 64 KiB export).
 - ``asana_emulator_factory``: ``factory(**kwargs)`` starts an emulator with those arguments.

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_asana.emulator.records import RequestRecord
 
 if TYPE_CHECKING:
-    from airflow_provider_asana.emulator.emulator import AsanaEmulator
+    from airflow_provider_asana.emulator.app import EmulatorApp
 
 MAX_BODY = 16 << 20
 IDLE_TIMEOUT = 120.0
@@ -28,7 +28,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     :param address: ``(host, port)``; port 0 picks a free port.
     :param handler: The request handler class.
-    :param app: The emulator whose state the handlers serve.
+    :param app: The state the handlers serve.
     :param verbose: Print an access log and handler tracebacks to stderr.
     """
 
@@ -36,7 +36,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHandler], app: AsanaEmulator, *, verbose: bool = False
+        self, address: tuple[str, int], handler: type[BaseHandler], app: EmulatorApp, *, verbose: bool = False
     ) -> None:
         self.app = app
         self.verbose = verbose
@@ -89,7 +89,8 @@ class BadRequestBody(Exception):
 
 class BaseHandler(BaseHTTPRequestHandler):
     """
-    Reads the whole request, hands it to :meth:`dispatch`, and logs it as a :class:`RequestRecord`.
+    Reads the whole request, whatever its method, hands it to :meth:`dispatch`, and logs it as a
+    :class:`RequestRecord`.
 
     Subclasses set :attr:`host_kind` and implement :meth:`dispatch`, answering with :meth:`send_bytes`
     (which always sets ``Content-Length``). Setting :attr:`recorded` False keeps a request out of the log.
@@ -119,18 +120,20 @@ class BaseHandler(BaseHTTPRequestHandler):
         return self.server_version
 
     @property
-    def app(self) -> AsanaEmulator:
-        """The emulator being served."""
+    def app(self) -> EmulatorApp:
+        """The state being served."""
         return self.server.app
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         if self.server.verbose:
             sys.stderr.write(f"[asana-emulator {self.host_kind}] {self.address_string()} - {format % args}\n")
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # The base class answers a method without a do_<METHOD> with its own HTML 501 page; here every
+        # method, however odd, reaches dispatch(), which answers as the emulated host does.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def dispatch(self) -> None:
         """Answer the request (subclasses)."""

@@ -175,6 +175,22 @@ class AsanaHook(BaseHook):
         :param opt_pretty: Ask Asana for pretty-printed JSON.
         :return: The OrganizationExport: gid, resource_type, created_at, state, download_url, organization.
         """
+        organization_gid = self.resolve_organization_gid(organization_gid)
+        body = self.run(
+            "POST",
+            "/organization_exports",
+            params=_export_params(opt_fields, opt_pretty),
+            json={"data": {"organization": organization_gid}},
+        )
+        return _export(body, opt_fields)
+
+    def resolve_organization_gid(self, organization_gid: str | None = None) -> str:
+        """
+        The organization an export is asked for, checked, without any request to Asana.
+
+        :param organization_gid: The organization's gid; defaults to the connection's ``workspace`` extra.
+        :raises ValueError: neither is set, or the gid is not a gid.
+        """
         if organization_gid is None:
             organization_gid = self.settings.workspace
             if organization_gid is None:
@@ -183,14 +199,7 @@ class AsanaHook(BaseHook):
                     "extra: pass organization_gid='<digits>' or set the extra. "
                     "AsanaHook().list_workspaces() lists the organizations the token sees."
                 )
-        organization_gid = validate_gid(organization_gid, "organization_gid")
-        body = self.run(
-            "POST",
-            "/organization_exports",
-            params=_export_params(opt_fields, opt_pretty),
-            json={"data": {"organization": organization_gid}},
-        )
-        return _export(body, opt_fields)
+        return validate_gid(organization_gid, "organization_gid")
 
     def get_organization_export(
         self, export_gid: str, *, opt_fields: Sequence[str] | str = EXPORT_FIELDS, opt_pretty: bool = False

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ResumableJobMixin
-from airflow_provider_asana.exceptions import AsanaAPIError
+from airflow.sdk.exceptions import AirflowFailException
+from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
+from airflow_provider_asana.hooks._api import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState
+from airflow_provider_asana.states import OrganizationExportState, describe_unknown_state
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+#: The statuses :meth:`AsanaCreateOrganizationExportOperator.get_job_status` gives an in-doubt marker: neither
+#: active nor succeeded, so the mixin submits a new export.
+IN_DOUBT = "in doubt"
+IN_DOUBT_BEFORE_CLEAR = "in doubt before the task was cleared"
+UNKNOWN_TO_ASANA = "unknown"
 
 
 class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
@@ -25,10 +34,23 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     (the Task SDK's :class:`~airflow.sdk.ResumableJobMixin`); an export in ``error`` or unknown to Asana
     is replaced by a new one.
 
+    **Never two exports where one was asked.** Right before the create request an "in doubt" marker
+    (the try number and the time) is stored under the same key; the gid replaces it when Asana answers.
+    A failure that proves Asana started nothing puts the store back as it was: the request never
+    connected, or Asana answered 4xx (except 408) or 503. Any other failure (a read timeout, a dropped
+    connection, 500/502/504, an unreadable answer, a worker killed mid-request) leaves the marker: Asana
+    may have started an export, and it offers no way to find one without its gid. Such a try fails at
+    once with :class:`~airflow.sdk.exceptions.AirflowFailException`, and so does a later try that finds
+    the marker (after a worker crash), without asking Asana again. Clearing the task starts fresh: a
+    marker left before the task was last cleared is ignored.
+
     :param organization_gid: The organization to export (templated); defaults to the connection's
         ``workspace`` extra.
     :param asana_conn_id: The Airflow connection id (templated).
-    :param durable: Re-attach on retries (default True); False starts a new export on every try.
+    :param resubmit_if_in_doubt: When the create request of an earlier try may have started an export,
+        start another one anyway (logging a warning naming that try) instead of failing. Default False.
+    :param durable: Re-attach on retries (default True); False starts a new export on every try and keeps
+        no marker.
     """
 
     template_fields: Sequence[str] = ("organization_gid", "asana_conn_id")
@@ -39,11 +61,13 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
         *,
         organization_gid: str | None = None,
         asana_conn_id: str = AsanaHook.default_conn_name,
+        resubmit_if_in_doubt: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.organization_gid = organization_gid
         self.asana_conn_id = asana_conn_id
+        self.resubmit_if_in_doubt = resubmit_if_in_doubt
 
     @cached_property
     def hook(self) -> AsanaHook:
@@ -53,7 +77,26 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
         return self.execute_resumable(context)
 
     def submit_job(self, context: Context) -> str:
-        export = self.hook.create_organization_export(self.organization_gid or None)
+        # Everything that can fail without a request fails here, before the marker is written.
+        organization_gid = self.hook.resolve_organization_gid(self.organization_gid or None)
+        store = context.get("task_state_store") if self.durable else None
+        previous = store.get(self.external_id_key) if store is not None else None
+        marker = _in_doubt_marker(context)
+        if store is not None:
+            store.set(self.external_id_key, marker)
+        try:
+            export = self.hook.create_organization_export(organization_gid)
+        except Exception as e:
+            if _started_nothing(e):
+                if store is not None:
+                    _restore(store, self.external_id_key, previous)
+                raise
+            marker["error"] = str(e)
+            if store is not None:
+                store.set(self.external_id_key, marker)
+            if self.resubmit_if_in_doubt or not self.durable:
+                raise
+            raise AirflowFailException(_describe_in_doubt(marker)) from e
         organization = export.get("organization") or {}
         self.log.info(
             "Started Asana organization export %s of organization %s (%s); state %s.",
@@ -65,13 +108,47 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
         return export["gid"]
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
+        """
+        The state of the export an earlier try stored, or what to do about an in-doubt marker.
+
+        :raises AirflowFailException: an earlier try of this run may have started an export whose gid
+            never came back, and ``resubmit_if_in_doubt`` is False.
+        :raises AsanaAPIError: Asana could not be asked, or gave no state this operator knows.
+        """
+        if _is_marker(external_id):
+            return self._judge_in_doubt(external_id, context)
         try:
-            return self.hook.get_organization_export(str(external_id), opt_fields=["state"])["state"] or ""
+            export = self.hook.get_organization_export(str(external_id), opt_fields=["state"])
         except AsanaAPIError as e:
             if e.status_code == 404:
                 self.log.warning("The export %s an earlier try started is unknown to Asana.", external_id)
-                return "unknown"
+                return UNKNOWN_TO_ASANA
             raise
+        state = export.get("state")
+        if state not in {s.value for s in OrganizationExportState}:
+            raise AsanaAPIError(
+                f"{describe_unknown_state(str(external_id), state)} An earlier try started it, so this try "
+                "neither re-attaches to it nor starts another. Retry the task later; if it persists, "
+                "upgrade the provider or report the state."
+            )
+        return state
+
+    def _judge_in_doubt(self, marker: dict[str, Any], context: Context) -> str:
+        if _before_last_clear(marker, context, self.retries or 0):
+            self.log.info(
+                "Try %s may have started an export, but the task has been cleared since: starting a new one.",
+                marker.get("try_number"),
+            )
+            return IN_DOUBT_BEFORE_CLEAR
+        if not self.resubmit_if_in_doubt:
+            raise AirflowFailException(_describe_in_doubt(marker))
+        self.log.warning(
+            "Try %s asked Asana for an export at %s and got no clear answer, so an export may be running "
+            "already; starting another because resubmit_if_in_doubt=True.",
+            marker.get("try_number"),
+            marker.get("in_doubt_since"),
+        )
+        return IN_DOUBT
 
     def is_job_active(self, status: str) -> bool:
         return status in OrganizationExportState.active_states()
@@ -85,3 +162,66 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         return str(external_id)
+
+
+def _started_nothing(error: BaseException) -> bool:
+    """
+    True when a failed create request provably started no export.
+
+    The request never connected, or Asana refused it: a 4xx other than 408 (whose request may have
+    been cut short after it was acted on), or 503 (Asana did not take it). Everything else (no answer,
+    a dropped connection, 500/502/504, an answer that could not be read, an unexpected error) may have
+    come after Asana started the export.
+    """
+    if isinstance(error, AsanaTransportError):
+        return error.kind == "connect"
+    if isinstance(error, AsanaAPIError) and error.status_code is not None:
+        status = error.status_code
+        return status in RETRYABLE_POST_STATUSES or (400 <= status < 500 and status != 408)
+    return False
+
+
+def _in_doubt_marker(context: Context) -> dict[str, Any]:
+    ti = context.get("ti")
+    return {
+        "in_doubt_since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "try_number": getattr(ti, "try_number", None),
+    }
+
+
+def _is_marker(value: Any) -> bool:
+    return isinstance(value, dict) and "in_doubt_since" in value
+
+
+def _before_last_clear(marker: dict[str, Any], context: Context, retries: int) -> bool:
+    """
+    True when the marker was left by a try before the task was last cleared.
+
+    Clearing does not empty the task state store (Airflow 3.3), but it sets ``max_tries`` to the try
+    number at the clear plus ``retries``, so the first try since the clear is ``max_tries - retries + 1``,
+    as Airflow computes it for sensor reschedules.
+    """
+    ti = context.get("ti")
+    try_number, max_tries = marker.get("try_number"), getattr(ti, "max_tries", None)
+    if not isinstance(try_number, int) or not isinstance(max_tries, int):
+        return False
+    return try_number < max_tries - retries + 1
+
+
+def _describe_in_doubt(marker: dict[str, Any]) -> str:
+    which = f"Try {marker['try_number']}" if marker.get("try_number") is not None else "An earlier try"
+    error = f" ({marker['error']})" if marker.get("error") else ""
+    return (
+        f"{which} of this task asked Asana to start an organization export at {marker.get('in_doubt_since')} "
+        f"and got no clear answer{error}, so Asana may have started one. Asana offers no way to find an "
+        "export without its gid (no endpoint lists exports), so this task does not ask for another, which "
+        "could run beside the first. To start a new export, clear this task (a cleared task starts fresh); "
+        "to have retries start one on their own, set resubmit_if_in_doubt=True."
+    )
+
+
+def _restore(store: Any, key: str, previous: Any) -> None:
+    if previous is None:
+        store.delete(key)
+    else:
+        store.set(key, previous)

@@ -8,11 +8,25 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferralTimeout
-from airflow_provider_asana.exceptions import AsanaExportFailedError
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+)
+from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState, describe_failed_export, describe_unknown_state
-from airflow_provider_asana.triggers.organization_export import STATE_FIELDS, AsanaOrganizationExportTrigger
+from airflow_provider_asana.triggers.organization_export import (
+    ERROR,
+    EVENT_STATUSES,
+    FAILED,
+    STATE_FIELDS,
+    SUCCESS,
+    TIMEOUT,
+    AsanaOrganizationExportTrigger,
+    export_outcome,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,11 +39,21 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
     """
     Wait until an Asana organization export is ``finished``; return its gid.
 
-    Fails on ``error`` with a message naming the export and its organization; keeps waiting on
-    ``pending`` and ``started``. In deferrable mode it pokes once, then hands the wait to
-    :class:`~airflow_provider_asana.triggers.organization_export.AsanaOrganizationExportTrigger` and
-    frees its worker slot. ``timeout`` and ``soft_fail`` behave the same in both modes: a timed-out
-    soft-fail sensor is skipped; an Asana error always fails the task.
+    Keeps waiting on ``pending`` and ``started``. Two kinds of failure are told apart:
+
+    * the export itself ended in ``error``: :class:`~airflow_provider_asana.exceptions.AsanaExportFailedError`,
+      naming the export and its organization (a new export is needed);
+    * Asana could not be asked (a missing or invalid connection, 401/403/404, 429 or 5xx past the retry
+      budget, no answer) or answered a state this provider does not know:
+      :class:`~airflow_provider_asana.exceptions.AsanaAPIError` with the hook's message (a retry may help).
+
+    In deferrable mode the first check runs on the worker, exactly as a poke; while the export runs, the
+    wait moves to :class:`~airflow_provider_asana.triggers.organization_export.AsanaOrganizationExportTrigger`
+    and the worker slot is freed. Both modes treat ``soft_fail`` and ``never_fail`` as Airflow 3.3's poke
+    mode does: ``never_fail`` skips on either kind of failure; ``soft_fail`` skips on a timeout only, so a
+    failed export or a failure to ask still fails the task; a timeout fails under ``never_fail``.
+    ``silent_fail`` (keep going after a failure to ask) applies to the checks on the worker, not to a
+    trigger's event.
 
     :param export_gid: The export to wait for (templated), e.g. ``create.output``.
     :param asana_conn_id: The Airflow connection id (templated).
@@ -51,62 +75,79 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
         self.export_gid = export_gid
         self.asana_conn_id = asana_conn_id
         self.deferrable = deferrable
+        self._deadline: float | None = None
 
     @cached_property
     def hook(self) -> AsanaHook:
         return AsanaHook(asana_conn_id=self.asana_conn_id)
 
+    def execute(self, context: Context) -> Any:
+        # Both modes run BaseSensorOperator's loop, so the first check's failures are handled as a poke's;
+        # in deferrable mode, poke() defers instead of returning False.
+        self._deadline = time.time() + self.timeout
+        return super().execute(context)
+
     def poke(self, context: Context) -> PokeReturnValue | bool:
         export = self.hook.get_organization_export(self.export_gid, opt_fields=STATE_FIELDS)
-        state = export.get("state")
-        self.log.info("Asana organization export %s is %s.", self.export_gid, state)
-        if state == OrganizationExportState.FINISHED:
-            return PokeReturnValue(is_done=True, xcom_value=self.export_gid)
-        if state == OrganizationExportState.ERROR:
-            raise AsanaExportFailedError(describe_failed_export(export))
-        if state not in OrganizationExportState.active_states():
-            raise AirflowException(describe_unknown_state(self.export_gid, state))
+        self.log.info("Asana organization export %s is %s.", self.export_gid, export.get("state"))
+        outcome = export_outcome(self.export_gid, export)
+        if outcome is not None:
+            return PokeReturnValue(is_done=True, xcom_value=self._conclude(*outcome))
+        if self.deferrable:
+            self.defer(
+                trigger=AsanaOrganizationExportTrigger(
+                    export_gid=self.export_gid,
+                    asana_conn_id=self.asana_conn_id,
+                    poll_interval=self.poke_interval,
+                    end_time=self._deadline or time.time() + self.timeout,
+                ),
+                method_name="execute_complete",
+            )
         return False
-
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return self.export_gid
-        self.defer(
-            trigger=AsanaOrganizationExportTrigger(
-                export_gid=self.export_gid,
-                asana_conn_id=self.asana_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resume after the trigger fired: validate its event; return the export gid or raise."""
-        if not isinstance(event, dict) or event.get("status") not in ("success", "error", "timeout"):
+        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
             raise AirflowException(
                 f"{type(self).__name__} resumed with an invalid trigger event {event!r}; expected a dict with "
-                "status 'success', 'error' or 'timeout'."
+                f"status {', '.join(map(repr, EVENT_STATUSES))}."
             )
-        message = event.get("message") or ""
-        if event["status"] == "timeout":
+        message = str(event.get("message") or "")
+        if event["status"] == TIMEOUT:
             raise self._timed_out(message)
-        if event["status"] == "error":
-            if self.never_fail:
-                raise AirflowSkipException(f"Skipping due to never_fail: {message}")
-            raise AsanaExportFailedError(message)
-        self.log.info(message)
-        return self.export_gid
+        status_code = event.get("status_code")
+        try:
+            return self._conclude(event["status"], message, status_code if isinstance(status_code, int) else None)
+        except AsanaAPIError as e:
+            self._skip_if_never_fail(e)
+            raise
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        # BaseSensorOperator turns every AirflowException into a skip under soft_fail; soft_fail is for
-        # timeouts only, an Asana error must fail the task.
+        # BaseSensorOperator would skip on any AirflowException under soft_fail, unlike its own poke mode;
+        # execute_complete applies the poke-mode rules instead.
         try:
             return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
         except TaskDeferralTimeout as e:
             raise self._timed_out(str(e)) from e
+        except TaskDeferralError as e:  # the trigger crashed: as a poke that raised
+            self._skip_if_never_fail(e)
+            raise
+
+    def _conclude(self, status: str, message: str, status_code: int | None = None) -> str:
+        """The gid for a finished export, or the exception for a failed one or a failure to ask."""
+        if status == SUCCESS:
+            self.log.info(message)
+            return self.export_gid
+        if status == FAILED:
+            raise AsanaExportFailedError(message)
+        if status == ERROR:
+            raise AsanaAPIError(message, status_code=status_code)
+        raise AssertionError(f"unhandled export status {status!r}")
+
+    def _skip_if_never_fail(self, error: Exception) -> None:
+        """A failed check is skipped under ``never_fail``, as BaseSensorOperator does for a poke."""
+        if self.never_fail:
+            raise AirflowSkipException(f"Skipping due to never_fail is set to True: {error}") from error
 
     def _timed_out(self, message: str) -> AirflowException:
         message = f"Sensor timed out after {self.timeout} s: {message}"

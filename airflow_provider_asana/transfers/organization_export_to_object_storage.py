@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
+from airflow.sdk.definitions.asset import AssetRef
 from airflow_provider_asana.hooks.asana import AsanaHook
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     The download URL is fetched from Asana right before the transfer (and again if it expires during
     it), the transfer resumes where it stopped after a dropped connection, and the file appears at
     ``destination`` only once complete and checked: a failed run leaves nothing there, and an object
-    already there untouched. Each :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose extra is
+    already there untouched. Each :class:`~airflow.sdk.Asset` in ``outlets``, or reference to one
+    (``Asset.ref(name=...)``, ``Asset.ref(uri=...)``), gets an event whose extra is
     ``{"export_gid", "bytes", "sha256", "uri"}`` (``uri`` tells an Asset-scheduled DAG where to read).
 
     :param export_gid: The export's gid (templated), e.g. the XCom of
@@ -66,7 +68,7 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         )
         extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
         for outlet in self.outlets:
-            if isinstance(outlet, Asset):
+            if isinstance(outlet, (Asset, AssetRef)):
                 context["outlet_events"][outlet].extra = dict(extra)
         return result
 

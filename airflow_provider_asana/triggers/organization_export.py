@@ -15,14 +15,45 @@ from airflow_provider_asana.states import OrganizationExportState, describe_fail
 #: What the trigger asks for: the state and who the export belongs to, never the download URL.
 STATE_FIELDS = ("state", "organization", "organization.name")
 
+#: Trigger event statuses. ``failed`` is the export's own ``error`` state; ``error`` is a failure to ask
+#: Asana (connection missing or invalid, 401/403/404, 429 or 5xx past the retry budget, no answer, or a
+#: state this provider does not know).
+SUCCESS, FAILED, ERROR, TIMEOUT = "success", "failed", "error", "timeout"
+EVENT_STATUSES = (SUCCESS, FAILED, ERROR, TIMEOUT)
+
+
+def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] | None:
+    """
+    What an export's state means: ``None`` while it runs, else an event status and its message.
+
+    Shared by the sensor's poke and the trigger, so both modes judge a state the same way.
+    """
+    state = export.get("state")
+    if state == OrganizationExportState.FINISHED:
+        return SUCCESS, f"Asana organization export {export_gid} is finished."
+    if state == OrganizationExportState.ERROR:
+        return FAILED, describe_failed_export(export)
+    if state not in OrganizationExportState.active_states():
+        return ERROR, describe_unknown_state(export_gid, state)
+    return None
+
 
 class AsanaOrganizationExportTrigger(BaseTrigger):
     """
     Poll an organization export until it is ``finished`` or ``error``, or ``end_time`` passes.
 
     Uses the hook's async path (async connection lookup, httpx, the shared retry policy), so it never
-    blocks the event loop. It yields exactly one event,
-    ``{"status": "success" | "error" | "timeout", "export_gid": ..., "message": ...}``, and returns.
+    blocks the event loop. It yields exactly one event and returns:
+    ``{"status": ..., "export_gid": ..., "message": ..., "status_code": ...}`` where ``status`` is
+
+    * ``"success"``: the export is ``finished``;
+    * ``"failed"``: the export itself ended in ``error``;
+    * ``"error"``: Asana could not be asked (the connection is missing or invalid, 401/403/404, 429 or 5xx
+      past the retry budget, no answer) or answered a state this provider does not know; ``status_code``
+      is the HTTP status if there was one. This never crashes the trigger;
+    * ``"timeout"``: the export was still running at ``end_time``.
+
+    The message never holds the token or a download URL.
 
     :param export_gid: The export to wait for.
     :param asana_conn_id: The Airflow connection id (the token is looked up, never serialized).
@@ -60,24 +91,27 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
         while True:
             try:
                 export = await hook.aget_organization_export(self.export_gid, opt_fields=STATE_FIELDS)
-            except (AsanaAPIError, ValueError) as e:
-                return self._event("error", str(e))
+            except AsanaAPIError as e:
+                return self._event(ERROR, str(e), status_code=e.status_code)
+            except Exception as e:  # a missing or invalid connection must end the wait, not crash the trigger
+                return self._event(
+                    ERROR,
+                    f"Could not ask Asana about organization export {self.export_gid} with connection "
+                    f"{self.asana_conn_id!r}: {type(e).__name__}: {e}",
+                )
+            outcome = export_outcome(self.export_gid, export)
+            if outcome is not None:
+                return self._event(*outcome)
             state = export.get("state")
-            if state == OrganizationExportState.FINISHED:
-                return self._event("success", f"Asana organization export {self.export_gid} is finished.")
-            if state == OrganizationExportState.ERROR:
-                return self._event("error", describe_failed_export(export))
-            if state not in OrganizationExportState.active_states():
-                return self._event("error", describe_unknown_state(self.export_gid, state))
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 return self._event(
-                    "timeout",
+                    TIMEOUT,
                     f"Asana organization export {self.export_gid} was still {state!r} at the sensor's deadline.",
                 )
             self.log.info("Asana organization export %s is %s; next check in %.0f s.", self.export_gid, state,
                           min(self.poll_interval, remaining))
             await asyncio.sleep(min(self.poll_interval, remaining))
 
-    def _event(self, status: str, message: str) -> dict[str, Any]:
-        return {"status": status, "export_gid": self.export_gid, "message": message}
+    def _event(self, status: str, message: str, *, status_code: int | None = None) -> dict[str, Any]:
+        return {"status": status, "export_gid": self.export_gid, "message": message, "status_code": status_code}

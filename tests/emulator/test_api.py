@@ -314,3 +314,13 @@ def test_workspaces_bad_limit_is_400(api: Api, limit: str) -> None:
 
 def test_workspaces_bad_offset_is_400(api: Api) -> None:
     assert _single_error(api.get("/workspaces", params={"limit": 1, "offset": "garbage!"}), 400).startswith("offset:")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "FOO"])
+def test_methods_asana_does_not_serve_are_404_with_asana_errors(api: Api, method: str) -> None:
+    response = api.session.request(method, api.emulator.api_url + "/organization_exports", timeout=10)
+    anonymous = requests.request(method, api.emulator.api_url + "/users/me", timeout=10)
+
+    assert _single_error(response, 404) == "No matching route for request"
+    assert _single_error(anonymous, 401) == "Not Authorized"
+    assert [(r.method, r.status) for r in api.emulator.requests] == [(method, 404), (method, 401)]

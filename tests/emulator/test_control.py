@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator, RequestRecord
+from airflow_provider_asana.emulator import AsanaEmulator, Faults, RequestRecord
+from airflow_provider_asana.emulator.cli import build_parser, faults_from
+from airflow_provider_asana.emulator.faults import Declaration
 from airflow_provider_asana.emulator.records import token_label
 from tests.emulator.helpers import Api
 
@@ -206,3 +208,41 @@ def test_access_log_only_when_verbose(asana_emulator_factory, capfd: pytest.Capt
 
     assert quiet_err == ""
     assert "GET /api/1.0/users/me" in loud_err and "401" in loud_err
+
+
+# -- every fault, generated from its one declaration -----------------------------------------------------
+
+FAULTS = Faults.declarations()
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
+def test_every_declared_fault_has_a_flag_and_a_control_api_key(fault: Declaration, asana_emulator) -> None:
+    argv = [fault.flag] if fault.kind == "switch" else [fault.flag, fault.values.example]
+    from_flag = faults_from(build_parser().parse_args(argv)).as_dict()[fault.name]
+    url = _control(asana_emulator, "faults")
+
+    changed = requests.put(url, json={fault.name: from_flag}, timeout=10)
+    current = requests.get(url, timeout=10).json()
+    rejected = requests.put(url, json={fault.name: {"not": "a value"}}, timeout=10)
+    cleared = requests.delete(url, timeout=10).json()
+
+    assert from_flag != Faults().as_dict()[fault.name]
+    assert changed.status_code == 200 and changed.json()[fault.name] == current[fault.name] == from_flag
+    assert rejected.status_code == 400 and f"fault {fault.name} must be" in rejected.json()["error"]
+    assert cleared[fault.name] == Faults().as_dict()[fault.name]
+
+
+@pytest.mark.parametrize("name", Faults.names("counter"))
+def test_every_counter_counts_down(name: str) -> None:
+    faults = Faults(**{name: 2})
+
+    assert [faults.take(name), faults.take(name), faults.take(name)] == [True, True, False]
+    assert getattr(faults, name) == 0
+
+
+def test_faults_are_declared_once_with_distinct_flags() -> None:
+    flags = [fault.flag for fault in FAULTS]
+
+    assert len(set(flags)) == len(flags) == len(Faults.names()) > 15
+    assert {fault.kind for fault in FAULTS} == {"counter", "switch", "value"}
+    assert all(fault.help for fault in FAULTS)

@@ -241,3 +241,15 @@ def test_download_falls_back_when_sendfile_is_unavailable(api: Api, monkeypatch:
     data = api.emulator.export_file(gid).read_bytes()
     assert whole.content == data
     assert ranged.content == data[10:20]
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PATCH", "TRACE", "PROPFIND", "FOO"])
+def test_every_other_method_is_405_in_s3_xml(api: Api, method: str) -> None:
+    _, url = api.finished_export()
+
+    response = requests.request(method, url, timeout=10)
+
+    assert response.status_code == 405
+    assert _xml_code(response) == "MethodNotAllowed"
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert "x-amz-request-id" in response.headers

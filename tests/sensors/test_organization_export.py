@@ -4,8 +4,13 @@ import time
 
 import pytest
 
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferralTimeout
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferralError,
+    TaskDeferred,
+)
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
@@ -97,10 +102,16 @@ class TestDeferrableMode:
     def test_success_event(self):
         assert _resume(_sensor("123", deferrable=True), {"status": "success", "export_gid": "123", "message": "ok"}) == "123"
 
-    def test_error_event_fails_even_with_soft_fail(self):
+    def test_failed_event_is_the_exports_own_failure(self):
         with pytest.raises(AsanaExportFailedError, match="ended in state 'error'"):
-            _resume(_sensor("123", deferrable=True, soft_fail=True),
-                    {"status": "error", "export_gid": "123", "message": "export 123 ended in state 'error'"})
+            _resume(_sensor("123", deferrable=True),
+                    {"status": "failed", "export_gid": "123", "message": "export 123 ended in state 'error'"})
+
+    def test_error_event_is_a_failure_to_ask_with_the_hooks_message_and_status(self):
+        with pytest.raises(AsanaAPIError, match="failed with HTTP 401") as failed:
+            _resume(_sensor("123", deferrable=True),
+                    {"status": "error", "export_gid": "123", "message": "GET failed with HTTP 401", "status_code": 401})
+        assert type(failed.value) is AsanaAPIError and failed.value.status_code == 401
 
     def test_timeout_event(self):
         with pytest.raises(AirflowSensorTimeout, match="still 'started'"):
@@ -115,7 +126,19 @@ class TestDeferrableMode:
         with pytest.raises(AirflowSkipException):
             sensor.resume_execution("__fail__", {"error": "Trigger timeout", "traceback": None}, {})
 
-    @pytest.mark.parametrize("event", [None, {}, {"status": "cancelled"}, "success"])
+    def test_deferral_timeout_with_never_fail_fails_as_in_poke_mode(self):
+        sensor = _sensor("123", deferrable=True, never_fail=True)
+        with pytest.raises(AirflowSensorTimeout):
+            sensor.resume_execution("__fail__", {"error": "Trigger timeout", "traceback": None}, {})
+
+    @pytest.mark.parametrize(("flags", "expected"), [({}, TaskDeferralError), ({"soft_fail": True}, TaskDeferralError),
+                                                     ({"never_fail": True}, AirflowSkipException)])
+    def test_crashed_trigger_is_handled_as_a_failed_poke(self, flags, expected):
+        sensor = _sensor("123", deferrable=True, **flags)
+        with pytest.raises(expected):
+            sensor.resume_execution("__fail__", {"error": "Trigger failure", "traceback": None}, {})
+
+    @pytest.mark.parametrize("event", [None, {}, {"status": "cancelled"}, "success", {"status": "Success"}])
     def test_invalid_event_refused(self, event):
         with pytest.raises(AirflowException, match="invalid trigger event"):
             _resume(_sensor("123", deferrable=True), event)
@@ -135,5 +158,80 @@ def test_unknown_state_fails_naming_it(asana_conn):
 
     with responses.RequestsMock() as rsps:
         rsps.get("https://asana.test/api/1.0/organization_exports/123", json={"data": {"gid": "123", "state": "archived"}})
-        with pytest.raises(AirflowException, match="export 123 reported an unknown state 'archived'"):
+        with pytest.raises(AsanaAPIError, match="export 123 reported an unknown state 'archived'"):
             _sensor("123").poke({})
+
+
+# -- never_fail / soft_fail: deferrable mode does what poke mode does ----------------------------------------
+#
+# Airflow 3.3's poke mode: an exception from poke() skips under never_fail; soft_fail skips only a timeout
+# (AirflowSensorTimeout, AirflowFailException), so a failed export or a failure to ask still fails; the
+# sensor's own timeout fails under never_fail. The deferrable first check runs through that same loop; the
+# trigger's events are mapped to the same outcomes.
+
+FLAGS = {"default": {}, "soft_fail": {"soft_fail": True}, "never_fail": {"never_fail": True}}
+EXPECTED = {
+    ("default", "failed"): AsanaExportFailedError,
+    ("default", "error"): AsanaAPIError,
+    ("default", "timeout"): AirflowSensorTimeout,
+    ("soft_fail", "failed"): AsanaExportFailedError,
+    ("soft_fail", "error"): AsanaAPIError,
+    ("soft_fail", "timeout"): AirflowSkipException,
+    ("never_fail", "failed"): AirflowSkipException,
+    ("never_fail", "error"): AirflowSkipException,
+    ("never_fail", "timeout"): AirflowSensorTimeout,
+}
+CASES = [
+    (mode, flags, situation)
+    for mode in ("poke", "first_check", "trigger")
+    for flags, situation in EXPECTED
+    if not (mode == "first_check" and situation == "timeout")  # a first check never times out
+]
+
+
+def _emulator_for(factory, monkeypatch, mode: str, situation: str):
+    """An emulator where the export ends in ``situation`` at the first check (poke modes) or after it (trigger)."""
+    first_check_sees_it = mode != "trigger"
+    if situation == "timeout":
+        emulator = factory(polls_to_finish=None, seconds_to_finish=3600)
+    else:
+        emulator = factory(polls_to_finish=1 if first_check_sees_it else 2)
+    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
+                         extra={"workspace": emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    if situation == "failed":
+        emulator.set_faults(export_state="error")
+    return emulator
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("mode", "flags", "situation"), CASES, ids=["-".join(c) for c in CASES])
+async def test_both_modes_agree(asana_emulator_factory, monkeypatch, mode, flags, situation):
+    emulator = _emulator_for(asana_emulator_factory, monkeypatch, mode, situation)
+    gid = _create()
+    if situation == "error" and mode != "trigger":
+        gid = "1399999999999999"  # unknown to Asana: the check itself fails (HTTP 404)
+    sensor = _sensor(gid, deferrable=mode != "poke", timeout=0.3 if situation == "timeout" else 60, **FLAGS[flags])
+    expected = EXPECTED[flags, situation]
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type is checked below
+        if mode == "trigger":
+            with pytest.raises(TaskDeferred) as deferred:
+                sensor.execute({})
+            if situation == "error":
+                emulator.set_faults(forbidden=True)  # the trigger's check fails (HTTP 403)
+            (event,) = [e async for e in deferred.value.trigger.run()]
+            assert event.payload["status"] == situation
+            _resume(sensor, event.payload)
+        else:
+            sensor.execute({})
+    assert type(raised.value) is expected, f"{mode} {flags} {situation}: {raised.value!r}"
+
+
+def test_silent_fail_keeps_the_deferrable_first_check_going_as_in_poke_mode(asana_emulator, monkeypatch):
+    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
+                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    gid = _create()
+    asana_emulator.set_faults(server_error=4, server_error_status=502, server_error_methods=("GET",))
+    with pytest.raises(TaskDeferred):  # two checks failed past their retries and were logged; then it deferred
+        _sensor(gid, deferrable=True, silent_fail=True).execute({})
+    statuses = [r.status for r in asana_emulator.requests if r.method == "GET"]
+    assert statuses == [502, 502, 502, 502, 200]

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 # The demo's own file checks: sha256 streamed in 1 MiB blocks, records per __type streamed through gzip.
-from airflow_provider_asana.emulator.demo import count_types, sha256_of  # noqa: F401
+from demo.checks import count_types, sha256_of  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"

@@ -47,6 +47,53 @@ def test_execute_lands_the_file_returns_the_result_and_fills_asset_events(export
     assert "X-Amz" not in json.dumps(result)
 
 
+class AssetLookups:
+    """Answers the task's asset look-ups as the supervisor does (an ``Asset.ref`` is resolved by name or URI)."""
+
+    def __init__(self, *assets: Asset) -> None:
+        self.assets = assets
+        self.asked: list = []
+
+    def send(self, msg):
+        from airflow.sdk.execution_time.comms import AssetResult, GetAssetByName, GetAssetByUri
+
+        if not isinstance(msg, (GetAssetByName, GetAssetByUri)):
+            return None  # e.g. MaskSecret, which the hook sends for the token
+        self.asked.append(msg)
+        for asset in self.assets:
+            if getattr(msg, "name", None) == asset.name or getattr(msg, "uri", None) == asset.uri:
+                return AssetResult(name=asset.name, uri=asset.uri, group=asset.group, extra={})
+        raise AssertionError(f"no asset answers {msg!r}")
+
+
+def test_asset_references_get_the_same_event_extra_as_assets(export, tmp_path, monkeypatch):
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.context import _AssetRefResolutionMixin
+
+    emu, gid = export
+    dest = tmp_path / "export.json.gz"
+    by_name, by_uri, plain = Asset("asana-by-name"), Asset("asana-by-uri", uri="x-asana://by-uri"), Asset("asana-plain")
+    lookups = AssetLookups(by_name, by_uri)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", lookups, raising=False)
+    monkeypatch.setattr(_AssetRefResolutionMixin, "_asset_ref_cache", {})
+    op = AsanaOrganizationExportToObjectStorageOperator(
+        task_id="land_export",
+        export_gid=gid,
+        destination=str(dest),
+        asana_conn_id="asana_test",
+        outlets=[Asset.ref(name="asana-by-name"), Asset.ref(uri="x-asana://by-uri"), plain],
+    )
+    context = {"outlet_events": OutletEventAccessors()}
+
+    result = op.execute(context)  # type: ignore[arg-type]
+
+    expected_extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
+    assert len(lookups.asked) == 2  # both references were resolved
+    for asset in (by_name, by_uri, plain):
+        assert context["outlet_events"][asset].extra == expected_extra
+    assert len(context["outlet_events"]) == 3
+
+
 def test_execute_without_outlets_and_options_passed_through(export, tmp_path):
     emu, gid = export
     dest = tmp_path / "export.json.gz"

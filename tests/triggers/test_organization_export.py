@@ -9,7 +9,8 @@ import pytest
 
 from airflow.triggers.base import TriggerEvent
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger
+from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger, export_outcome
+from tests.conftest import set_asana_connection
 
 
 def _trigger(gid: str, *, poll_interval: float = 0.01, timeout: float = 30.0) -> AsanaOrganizationExportTrigger:
@@ -49,7 +50,12 @@ async def test_success_after_pending_and_started(asana_emulator, emulator_conn):
     gid = _create(asana_emulator)
     events = await _events(_trigger(gid))
     assert [e.payload for e in events] == [
-        {"status": "success", "export_gid": gid, "message": f"Asana organization export {gid} is finished."}
+        {
+            "status": "success",
+            "export_gid": gid,
+            "message": f"Asana organization export {gid} is finished.",
+            "status_code": None,
+        }
     ]
     polls = [r for r in asana_emulator.requests if r.method == "GET" and r.path.endswith(f"/organization_exports/{gid}")]
     assert len(polls) == 2  # started, then finished (polls_to_finish=2)
@@ -59,19 +65,17 @@ async def test_success_after_pending_and_started(asana_emulator, emulator_conn):
 
 
 @pytest.mark.asyncio
-async def test_error_state_names_export_and_organization(asana_emulator, emulator_conn):
+async def test_export_error_state_is_a_failed_event_naming_export_and_organization(asana_emulator, emulator_conn):
     asana_emulator.set_faults(export_state="error")
     gid = _create(asana_emulator)
     (event,) = await _events(_trigger(gid))
-    assert event.payload["status"] == "error"
+    assert event.payload["status"] == "failed" and event.payload["status_code"] is None
     assert gid in event.payload["message"] and asana_emulator.organization_gid in event.payload["message"]
 
 
 @pytest.mark.asyncio
 async def test_timeout_when_deadline_passes(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=None, seconds_to_finish=3600)
-    from tests.conftest import set_asana_connection
-
     set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
                          extra={"workspace": emulator.organization_gid})
     gid = AsanaHook().create_organization_export()["gid"]
@@ -96,6 +100,59 @@ async def test_rides_out_429_and_5xx_mid_wait(asana_emulator, emulator_conn):
 async def test_unknown_export_is_an_error_event(asana_emulator, emulator_conn):
     (event,) = await _events(_trigger("1399999999999999"))
     assert event.payload["status"] == "error" and "HTTP 404" in event.payload["message"]
+    assert event.payload["status_code"] == 404
+
+
+@pytest.mark.asyncio
+async def test_failing_to_ask_past_the_retry_budget_is_an_error_event(asana_emulator, monkeypatch):
+    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
+                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    gid = _create(asana_emulator)
+    asana_emulator.set_faults(server_error=5, server_error_status=502, server_error_methods=("GET",))
+    (event,) = await _events(_trigger(gid))
+    assert event.payload["status"] == "error" and event.payload["status_code"] == 502
+    assert "HTTP 502" in event.payload["message"]
+
+
+@pytest.mark.parametrize(
+    ("export", "status", "said"),
+    [
+        ({"state": "pending"}, None, None),
+        ({"state": "started"}, None, None),
+        ({"state": "finished"}, "success", "export 123 is finished"),
+        ({"state": "error", "organization": {"gid": "9", "name": "Org"}}, "failed", "of organization 9 (Org)"),
+        ({"state": "archived"}, "error", "export 123 reported an unknown state 'archived'"),
+        ({}, "error", "export 123 was returned without a state"),
+    ],
+)
+def test_export_outcome(export, status, said):
+    outcome = export_outcome("123", {"gid": "123", **export})
+    if status is None:
+        assert outcome is None
+    else:
+        assert outcome[0] == status and said in outcome[1]
+
+
+@pytest.mark.asyncio
+async def test_missing_connection_is_an_error_event_not_a_crash(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_ASANA_DEFAULT", raising=False)
+    (event,) = await _events(_trigger("123"))
+    assert event.payload["status"] == "error" and event.payload["export_gid"] == "123"
+    assert "'asana_default'" in event.payload["message"] and "AirflowNotFoundException" in event.payload["message"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "fields",
+    [{"host": "ftp://asana.test/api/1.0"}, {"extra": {"max_attempts": "many"}}, {"extra": {"read_timeout": -1}}],
+    ids=["bad-host", "bad-max-attempts", "bad-read-timeout"],
+)
+async def test_invalid_connection_is_an_error_event_without_the_token(monkeypatch, fields):
+    conn = set_asana_connection(monkeypatch, **fields)
+    (event,) = await _events(_trigger("123"))
+    assert event.payload["status"] == "error"
+    assert "Connection 'asana_default'" in event.payload["message"] and "ValueError" in event.payload["message"]
+    assert conn["password"] not in json.dumps(event.payload)
 
 
 @pytest.mark.asyncio

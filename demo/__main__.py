@@ -1,7 +1,7 @@
 """
 ``make demo``: run the example Dags for real, against the emulator, and check what landed.
 
-Run from the repository root (``python -m airflow_provider_asana.emulator.demo``). It
+``python -m demo`` from the repository root (the demo needs ``example_dags/``, so it is not installed). It
 
 1. wipes ``.demo/`` (git-ignored) and makes a private Airflow there: ``AIRFLOW_HOME=.demo/airflow``,
    SQLite, ``example_dags/`` as the Dags folder, no Airflow examples; ``airflow db migrate``;
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
-import hashlib
 import json
 import os
 import re
@@ -30,13 +28,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_asana.emulator.emulator import AsanaEmulator
+from airflow_provider_asana.emulator import AsanaEmulator
+from demo.checks import count_types, sha256_of
 
 LAKE_DAG_ID = "asana_organization_export_to_lake"
 REPORT_DAG_ID = "asana_organization_export_report"
@@ -47,18 +45,11 @@ COMMAND_TIMEOUT = 300
 #: Lines of a command's output echoed live: what the provider and the report task log (by logger name).
 _ECHO = ("airflow_provider_asana", "asana_organization_export_to_lake]")
 _RUN_FINISHED = re.compile(r"DagRun Finished: dag_id=([^,]+),.*?state=(\w+)")
+REPO = Path(__file__).resolve().parents[1]
 
 
 class DemoError(Exception):
     """A step or check failed; the message says which and where the details are."""
-
-
-def find_repo(start: Path | None = None) -> Path:
-    """The repository root: this file's checkout (editable install), else the current directory."""
-    for candidate in (Path(__file__).resolve().parents[2], start or Path.cwd()):
-        if (candidate / "example_dags").is_dir():
-            return candidate.resolve()
-    raise DemoError("run the demo from the repository root (the folder with example_dags/): make demo")
 
 
 def airflow_env(repo: Path, demo: Path) -> dict[str, str]:
@@ -153,24 +144,6 @@ def return_value(db: Path, dag_id: str, run_id: str, task_id: str) -> Any:
     return json.loads(row[0])
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def count_types(path: Path) -> dict[str, int]:
-    """Records per ``__type``, streamed through gzip."""
-    counts: Counter[str] = Counter()
-    with gzip.open(path, "rb") as f:
-        for line in f:
-            if line.strip():
-                counts[json.loads(line).get("__type", "<none>")] += 1
-    return dict(counts)
-
-
 def demo(repo: Path) -> dict[str, Any]:
     """Run the demo; return what it found. :raises DemoError: on the first failure."""
     demo_dir = repo / ".demo"
@@ -245,12 +218,12 @@ def demo(repo: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_asana.emulator.demo", description=__doc__.split("\n\n")[0]
+        prog="python -m demo", description=__doc__.split("\n\n")[0]
     )
     parser.parse_args(argv)
     started = time.monotonic()
     try:
-        result = demo(find_repo())
+        result = demo(REPO)
     except DemoError as e:
         print(f"\nDEMO FAILED: {e}", file=sys.stderr)
         return 1
