@@ -8,6 +8,7 @@ on two HTTP servers.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ from airflow_provider_asana.emulator.directory import BUSINESS_ORG, ENTERPRISE_O
 from airflow_provider_asana.emulator.exportfile import MIN_SIZE
 from airflow_provider_asana.emulator.faults import Faults
 from airflow_provider_asana.emulator.formats import iso8601_ms
+from airflow_provider_asana.emulator.lifecycle import ChangeRates
 from airflow_provider_asana.emulator.presign import UrlSigner
 from airflow_provider_asana.emulator.records import RequestLog, RequestRecord
 from airflow_provider_asana.emulator.state import Export, ExportStore
@@ -42,6 +44,10 @@ class EmulatorApp:
     :param cache_dir: Where generated export files are kept; see :func:`.cache.default_cache_dir`.
     :param faults: The fault switches (used live, not copied); all off if None.
     :param seed: Seed of the export file's content.
+    :param change_rates: What changes between two exports of an organization (defaults if None). Each
+        export created for an organization serves the next export of its sequence: export 0 is
+        ``export_size`` bytes, export ``k`` is export ``k - 1`` plus seeded inserts, updates, trashings
+        and deletions, listed exactly by :meth:`export_changes`.
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class EmulatorApp:
         faults: Faults | None = None,
         *,
         seed: int = 0,
+        change_rates: ChangeRates | None = None,
     ) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
@@ -64,6 +71,7 @@ class EmulatorApp:
         self.token = token
         self.url_ttl = float(url_ttl)
         self.seed = seed
+        self.change_rates = change_rates or ChangeRates()
         self.organization_gid = ENTERPRISE_ORG.gid
         self.non_enterprise_organization_gid = BUSINESS_ORG.gid
         self.workspace_gid = PERSONAL_WORKSPACE.gid
@@ -137,6 +145,7 @@ class EmulatorApp:
             "non_enterprise_organization_gid": self.non_enterprise_organization_gid,
             "workspace_gid": self.workspace_gid,
             "export_size": self._export_size,
+            "change_rates": dataclasses.asdict(self.change_rates),
             "connection": self.connection,
             "connection_uri": self.connection_uri,
         }
@@ -199,10 +208,23 @@ class EmulatorApp:
         return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
 
     def artifact(self, export: Export) -> Artifact:
-        """The file served for ``export`` right now (the truncated copy under ``truncate_gzip``)."""
+        """
+        The file served for ``export`` right now: its place in its organization's sequence, as a truncated
+        copy under ``truncate_gzip``, with lines that are not records under ``bad_lines``.
+        """
+        where = {"export": export.sequence, "rates": self.change_rates}
         if self._faults.truncate_gzip:
-            return self.cache.truncated(export.size, self.seed)
-        return self.cache.export(export.size, self.seed)
+            return self.cache.truncated(export.size, self.seed, **where)
+        return self.cache.export(export.size, self.seed, bad_lines=self._faults.bad_lines, **where)
+
+    def export_changes(self, gid: str) -> Path:
+        """
+        The ground truth of export ``gid``: the objects it inserts, updates and deletes against the export
+        of the same organization before it (every object is an insert in the first), as JSON Lines in
+        ``__object_id`` order; see :mod:`.changes` for the format.
+        """
+        export = self._export(gid)
+        return self.cache.changes(export.size, self.seed, export=export.sequence, rates=self.change_rates).path
 
     def _export(self, gid: str) -> Export:
         export = self.store.get(gid)
@@ -224,7 +246,7 @@ class EmulatorApp:
 
     @property
     def exports(self) -> dict[str, dict[str, Any]]:
-        """Every export: gid -> state, organization, created_at, polls, size, sha256, etag."""
+        """Every export: gid -> state, organization, created_at, polls, sequence, size, sha256, etag."""
         result = {}
         for export in self.store.all():
             artifact = self.artifact(export)
@@ -233,6 +255,7 @@ class EmulatorApp:
                 "organization": export.organization.gid,
                 "created_at": iso8601_ms(export.created),
                 "polls": export.polls,
+                "sequence": export.sequence,
                 "size": artifact.size,
                 "sha256": artifact.sha256,
                 "etag": artifact.etag,

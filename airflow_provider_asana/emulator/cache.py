@@ -117,10 +117,11 @@ class ExportCache:
         path = self.directory / f"changes-{size}-{seed}{self._suffix(export, rates)}.jsonl"
         return self._get(path, lambda out: write_changes(out, seed, plan, export, rates=rates))
 
-    def truncated(self, size: int, seed: int = 0, *, export: int = 0) -> Artifact:
+    def truncated(self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None) -> Artifact:
         """A copy of :meth:`export` cut at about 60%, so that decoding it fails."""
-        full = self.export(size, seed, export=export)
-        path = self.directory / f"export-{size}-{seed}{self._suffix(export, ChangeRates())}.truncated.json.gz"
+        rates = rates or ChangeRates()
+        full = self.export(size, seed, export=export, rates=rates)
+        path = self.directory / f"export-{size}-{seed}{self._suffix(export, rates)}.truncated.json.gz"
         return self._get(path, lambda out: write_truncated(full.path, out, list(full.members)))
 
     def _suffix(self, export: int, rates: ChangeRates) -> str:

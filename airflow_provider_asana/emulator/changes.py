@@ -15,12 +15,11 @@ For export 0 every object is an ``insert``. Rows come in ``__object_id`` order. 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-
-import msgspec
 
 from airflow_provider_asana.emulator.exportfile import ExportInfo, check_export
 from airflow_provider_asana.emulator.lifecycle import DELETE, INSERT, UPDATE, ChangeRates, Lifecycle
@@ -77,14 +76,13 @@ def write_changes(
 
     :return: Bytes written, their digests, and ``counts``: rows per change (``insert``, ``update``, ``delete``).
     """
-    encode = msgspec.json.Encoder().encode
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     counts: Counter[str] = Counter(dict.fromkeys(CHANGES, 0))
     size = 0
     batch: list[bytes] = []
     for change in iter_changes(seed, plan, export, rates=rates):
         counts[change.change] += 1
-        batch.append(encode(change.as_dict()))
+        batch.append(json.dumps(change.as_dict()).encode())
         if len(batch) >= 10_000:
             size += _flush(out, batch, md5, sha256)
     size += _flush(out, batch, md5, sha256)

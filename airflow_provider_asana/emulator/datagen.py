@@ -23,12 +23,11 @@ updated one leaves every other record as it was.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
-
-import msgspec
 
 from airflow_provider_asana.emulator.lifecycle import TRASH, Lifecycle, born_trashed, unit
 from airflow_provider_asana.emulator.objects import (
@@ -60,8 +59,8 @@ from airflow_provider_asana.emulator.structure import (
 from airflow_provider_asana.emulator.updates import update_record
 
 #: Member 0 entries from which ``resource_subtype`` and ``User.photo`` appear, then ``ItemList.color``.
-LATE_SMALL = 200
-LATE_LARGE = 2_000
+LATE_SMALL = 600
+LATE_LARGE = 3_000
 #: The era of objects inserted after export 0 (they carry every late field).
 INSERTED = 4
 #: With bad lines on, the share of entries preceded by a line that is not a record (and entry 3 of each member).
@@ -140,7 +139,7 @@ class MemberRecords:
         self._rng = random.Random(f"records-{seed}-{member}")
         self._clock = timeline.start(member)
         self._spread = 2 * timeline.gap
-        self._encode = msgspec.json.Encoder().encode
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
         self._names: dict[int, str] = {}
         self._build: dict[str, Callable[[int, int, dict[str, Any]], None]] = {
             "Domain": self._domain, "User": self._user, "VerifiedEmail": self._verified_email,
@@ -194,7 +193,7 @@ class MemberRecords:
             for export, event in lifecycle.events(entry, self.export):
                 when = self._timeline.export_time(export)
                 update_record(record, kind, event == TRASH, self.seed, self.member, entry, when)
-        return Line(prefix + self._encode(record) + b"\n", record["__type"], bad)
+        return Line(prefix + self._encode(record).encode() + b"\n", record["__type"], bad)
 
     def _insert_time(self, lifecycle: Lifecycle, entry: int) -> int:
         """Inserts of export ``k`` are created in the day before it, evenly spaced."""
@@ -248,7 +247,7 @@ class MemberRecords:
         rnd = self._rng.random
         where, size, roll = rnd(), rnd(), rnd()
         if roll < long_share:
-            return self._prose.passage(where, 20_000 + int(size * 40_000))
+            return self._prose.passage(where, 20_000 + int(size * 20_000))
         return self._prose.passage(where, int(size * size * 3 * mean))
 
     def _title(self, words: int) -> str:

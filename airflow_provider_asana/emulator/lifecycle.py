@@ -49,6 +49,25 @@ class ChangeRates:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 0.5:
                 raise ValueError(f"ChangeRates.{field.name} must be a number from 0 to 0.5; got {value!r}")
 
+    @classmethod
+    def parse(cls, text: str) -> ChangeRates:
+        """
+        Rates from ``"update=0.05,insert=0.01"`` (names not given keep their defaults).
+
+        :raises ValueError: naming the unknown rate or the bad value.
+        """
+        values: dict[str, float] = {}
+        names = [field.name for field in fields(cls)]
+        for part in filter(None, (piece.strip() for piece in text.split(","))):
+            name, _, number = part.partition("=")
+            if name.strip() not in names:
+                raise ValueError(f"unknown change rate {name.strip()!r} in {text!r}; known: {', '.join(names)}")
+            try:
+                values[name.strip()] = float(number)
+            except ValueError:
+                raise ValueError(f"change rate {name.strip()} must be a number; got {number.strip()!r}") from None
+        return cls(**values)
+
     def label(self) -> str:
         """A short text naming these rates (empty for the defaults), for file names."""
         if self == ChangeRates():

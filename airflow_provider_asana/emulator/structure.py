@@ -159,7 +159,7 @@ class Structure:
             team = self._add("Team", -1)
             for _ in range(1 + int(rnd() * 3)):
                 self._add("TeamMembership", team)
-        elif roll < 0.02:
+        elif roll < 0.12:
             tag = self._add("Tag", -1)
             for task in self._recent_tasks[: 1 + int(rnd() * 6)]:
                 self.children.setdefault(tag, []).append(task)
