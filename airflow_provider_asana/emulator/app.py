@@ -224,7 +224,8 @@ class EmulatorApp:
         ``__object_id`` order; see :mod:`.changes` for the format.
         """
         export = self._export(gid)
-        return self.cache.changes(export.size, self.seed, export=export.sequence, rates=self.change_rates).path
+        changes = self.cache.changes(export.size, self.seed, export=export.sequence, rates=self.change_rates)
+        return changes.path
 
     def _export(self, gid: str) -> Export:
         export = self.store.get(gid)

@@ -44,6 +44,7 @@ class Artifact:
     :param created: When it was generated (epoch seconds).
     :param plan: Objects per member in export 0 of its sequence (see :attr:`.exportfile.ExportInfo.plan`).
     :param bad_lines: Lines that are not records.
+    :param raw_size: Bytes once decompressed (0 for a truncated copy or a change set).
     """
 
     path: Path
@@ -55,6 +56,7 @@ class Artifact:
     created: float
     plan: tuple[int, ...] = ()
     bad_lines: int = 0
+    raw_size: int = 0
 
 
 def default_cache_dir() -> Path:
@@ -86,10 +88,16 @@ class ExportCache:
         self._known_guard = threading.Lock()
 
     def export(
-        self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None, bad_lines: bool = False
+        self,
+        size: int,
+        seed: int = 0,
+        *,
+        export: int = 0,
+        rates: ChangeRates | None = None,
+        bad_lines: bool = False,
     ) -> Artifact:
         """
-        Export ``export`` of the sequence whose export 0 is ``size`` bytes for ``seed``, generated if not cached.
+        Export ``export`` of the sequence of ``seed`` whose export 0 is ``size`` bytes (made if not cached).
 
         :param rates: The change rates between exports (the defaults if None).
         :param bad_lines: The copy with lines that are not records (a fault).
@@ -97,7 +105,9 @@ class ExportCache:
         rates = rates or ChangeRates()
         name = f"export-{size}-{seed}{self._suffix(export, rates)}{'-bad' if bad_lines else ''}.json.gz"
         if export == 0 and not bad_lines:
-            return self._get(self.directory / name, lambda out: write_export(out, size, seed, member_size=self.member_size))
+            return self._get(
+                self.directory / name, lambda out: write_export(out, size, seed, member_size=self.member_size)
+            )
         plan = list(self.export(size, seed).plan)
         return self._get(
             self.directory / name,
@@ -117,7 +127,9 @@ class ExportCache:
         path = self.directory / f"changes-{size}-{seed}{self._suffix(export, rates)}.jsonl"
         return self._get(path, lambda out: write_changes(out, seed, plan, export, rates=rates))
 
-    def truncated(self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None) -> Artifact:
+    def truncated(
+        self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None
+    ) -> Artifact:
         """A copy of :meth:`export` cut at about 60%, so that decoding it fails."""
         rates = rates or ChangeRates()
         full = self.export(size, seed, export=export, rates=rates)
@@ -157,6 +169,7 @@ def _load(path: Path) -> Artifact | None:
     return Artifact(
         path, size, meta["etag"], meta["sha256"], meta.get("counts", {}), tuple(meta.get("members", ())),
         meta.get("created", 0.0), tuple(meta.get("plan", ())), meta.get("bad_lines", 0),
+        meta.get("raw_size", 0),
     )  # fmt: skip
 
 
@@ -171,7 +184,8 @@ def _generate(path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
         meta = {
             "format": FORMAT, "size": info.size, "etag": info.etag, "sha256": info.sha256,
             "counts": info.counts, "members": info.members, "created": started,
-            "generation_seconds": round(time.time() - started, 3), "plan": info.plan, "bad_lines": info.bad_lines,
+            "generation_seconds": round(time.time() - started, 3), "plan": info.plan,
+            "bad_lines": info.bad_lines, "raw_size": info.raw_size,
         }  # fmt: skip
         os.replace(temp, path)
     except BaseException:
@@ -181,7 +195,7 @@ def _generate(path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
     _write_atomically(_sidecar(path), json.dumps(meta).encode())
     return Artifact(
         path, info.size, info.etag, info.sha256, info.counts, tuple(info.members), started, tuple(info.plan),
-        info.bad_lines,
+        info.bad_lines, info.raw_size,
     )  # fmt: skip
 
 

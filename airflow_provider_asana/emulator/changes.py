@@ -48,7 +48,9 @@ class Change:
         return {"__object_id": self.object_id, "__type": self.type, "change": self.change}
 
 
-def iter_changes(seed: int, plan: list[int], export: int, *, rates: ChangeRates | None = None) -> Iterator[Change]:
+def iter_changes(
+    seed: int, plan: list[int], export: int, *, rates: ChangeRates | None = None
+) -> Iterator[Change]:
     """
     The changes of ``export`` against the export before it, in ``__object_id`` order (see the module).
 
@@ -74,7 +76,8 @@ def write_changes(
     """
     Write :func:`iter_changes` as JSON Lines to ``out``.
 
-    :return: Bytes written, their digests, and ``counts``: rows per change (``insert``, ``update``, ``delete``).
+    :return: Bytes written, their digests, and ``counts``: rows per change (``insert``, ``update``,
+        ``delete``).
     """
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     counts: Counter[str] = Counter(dict.fromkeys(CHANGES, 0))

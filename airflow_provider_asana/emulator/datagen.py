@@ -63,7 +63,8 @@ LATE_SMALL = 600
 LATE_LARGE = 3_000
 #: The era of objects inserted after export 0 (they carry every late field).
 INSERTED = 4
-#: With bad lines on, the share of entries preceded by a line that is not a record (and entry 3 of each member).
+#: With bad lines on, the share of entries preceded by a line that is not a record (and entry 3 of every
+#: member).
 BAD_LINE_RATE = 1 / 5_000
 
 _SCHEDULE = ("UPCOMING", "UPCOMING", "UPCOMING", "OK", "INBOX", "TODAY")
@@ -139,8 +140,11 @@ class MemberRecords:
         self._rng = random.Random(f"records-{seed}-{member}")
         self._clock = timeline.start(member)
         self._spread = 2 * timeline.gap
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+        # Compact, with non-ASCII text as UTF-8, like Asana's sample.
+        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        self._encode = encoder.encode
         self._names: dict[int, str] = {}
+        self._record_era = 0
         self._build: dict[str, Callable[[int, int, dict[str, Any]], None]] = {
             "Domain": self._domain, "User": self._user, "VerifiedEmail": self._verified_email,
             "DomainUser": self._domain_user, "MyTasks": self._my_tasks, "Team": self._team,
@@ -153,12 +157,6 @@ class MemberRecords:
     def done(self) -> bool:
         """Whether every entry of this export has been taken (never, while sizing export 0)."""
         return self._end is not None and self.entries >= self._end
-
-    def take(self) -> Line:
-        """The next entry's :class:`Line`."""
-        line = self._next()
-        self.entries += 1
-        return line
 
     def batch(self, approx_bytes: int) -> list[Line]:
         """The next entries, about ``approx_bytes`` of lines (at least one entry unless done)."""
@@ -262,15 +260,14 @@ class MemberRecords:
 
     def _domain(self, entry: int, created: int, record: dict[str, Any]) -> None:
         record.update(
-            creator=user_id(0), name="example.com", description="",
-            domain_users=[domain_user_id(user) for user in range(USERS)], billing_owner=domain_user_id(0),
-            premium_plan_name="enterprise-plus",
+            creator=user_id(0), name="example.com", description="", domain_users=list(_DOMAIN_USERS),
+            billing_owner=_DOMAIN_USERS[0], premium_plan_name="enterprise-plus",
         )  # fmt: skip
 
     def _user(self, entry: int, created: int, record: dict[str, Any]) -> None:
         rnd = self._rng.random
-        number = (entry - 1) // len(USER_GROUP) if self.member == 0 and entry < user_entry(USERS) else int(rnd() * 1e6)
-        self._names[entry] = person(number)
+        opening = self.member == 0 and entry < user_entry(USERS)
+        self._names[entry] = person((entry - 1) // len(USER_GROUP) if opening else int(rnd() * 1e6))
         session = (self._timeline.export_time(0) - int(rnd() * 30 * DAY)) * 1000 + int(rnd() * 1000)
         record.update(
             name=self._names[entry], is_claimed=True, claimed_time=stamp(created + 30 + int(rnd() * 600)),
@@ -299,8 +296,8 @@ class MemberRecords:
         owner = self._id(entry - 1)
         record.update(
             creator_du=owner, followers_du=[owner], name="My Tasks", description="", is_project=True,
-            is_archived=False, is_public_to_workspace=True, is_shared_with_link=False, items=[], domain=DOMAIN_ID,
-            assignee=owner, remind_owner_to_update_status=True,
+            is_archived=False, is_public_to_workspace=True, is_shared_with_link=False, items=[],
+            domain=DOMAIN_ID, assignee=owner, remind_owner_to_update_status=True,
         )  # fmt: skip
 
     def _team(self, entry: int, created: int, record: dict[str, Any]) -> None:
@@ -309,10 +306,8 @@ class MemberRecords:
 
     def _team_membership(self, entry: int, created: int, record: dict[str, Any]) -> None:
         team = self._structure.links[entry]
-        record.update(
-            team=object_id(0, team_entry(OPENING_TEAM - team)) if team <= OPENING_TEAM else self._id(team),
-            member=self._du(), limited_access=self._rng.random() < 0.05,
-        )
+        team_id = object_id(0, team_entry(OPENING_TEAM - team)) if team <= OPENING_TEAM else self._id(team)
+        record.update(team=team_id, member=self._du(), limited_access=self._rng.random() < 0.05)
 
     def _project(self, entry: int, created: int, record: dict[str, Any]) -> None:
         rnd = self._rng.random
@@ -325,8 +320,9 @@ class MemberRecords:
             creator_du=owner, followers_du=self._followers(owner), name=name, description=description,
             rich_description=html(description, body=self._record_era >= 2), is_project=True,
             is_archived=rnd() < 0.1, is_public_to_workspace=rnd() < 0.8, is_shared_with_link=False,
-            items=self._ids(children, ("Task",)), domain=DOMAIN_ID, team=object_id(0, team_entry(int(rnd() * TEAMS))),
-            project_owner=owner, remind_owner_to_update_status=True,
+            items=self._ids(children, ("Task",)), domain=DOMAIN_ID,
+            team=object_id(0, team_entry(int(rnd() * TEAMS))), project_owner=owner,
+            remind_owner_to_update_status=True,
         )  # fmt: skip
         if rnd() < 0.5:
             record["project_due_date_time"] = midnight(created + int(rnd() * 120) * DAY)
@@ -335,8 +331,8 @@ class MemberRecords:
     def _tag(self, entry: int, created: int, record: dict[str, Any]) -> None:
         owner = self._du()
         record.update(
-            creator_du=owner, followers_du=[owner], name=self._title(2).lower(), description="", is_project=False,
-            is_archived=False, is_public_to_workspace=True, is_shared_with_link=False,
+            creator_du=owner, followers_du=[owner], name=self._title(2).lower(), description="",
+            is_project=False, is_archived=False, is_public_to_workspace=True, is_shared_with_link=False,
             items=self._ids(self._structure.children.get(entry, []), ("Task",)), domain=DOMAIN_ID,
             remind_owner_to_update_status=True,
         )  # fmt: skip
@@ -378,10 +374,11 @@ class MemberRecords:
         roll, value = rnd(), rnd()
         if era >= 1:
             record["resource_subtype"] = _SUBTYPES[int(value * len(_SUBTYPES))]
+        key = f"JIRA-{int(value * 99_999)}"
         if roll < 0.02:
-            record["external"] = {"gid": f"JIRA-{int(value * 99_999)}", "data": '{"source": "jira", "sync": true}'}
+            record["external"] = {"gid": key, "data": '{"source": "jira", "sync": true}'}
         elif roll < 0.04:
-            record["external"] = f"JIRA-{int(value * 99_999)}"
+            record["external"] = key
         record["start_on"] = midnight(created + int(value * 20) * DAY) if era >= 3 and roll < 0.3 else None
         if era >= 3:
             record["custom_fields"] = custom_fields(value, rnd())
@@ -401,27 +398,31 @@ class MemberRecords:
         self._names[entry] = name
 
     def _story(self, entry: int, created: int, record: dict[str, Any], kind: str) -> None:
-        rnd = self._rng.random
-        parent = self._structure.links[entry]
-        children = self._structure.children.get(entry, [])
-        record.update(
-            creator_du=self._du(), followers_du=[], num_hearts=sum(self._structure.kinds[c] == "Heart" for c in children)
-        )
+        kinds = self._structure.kinds
+        hearts = sum(kinds[child] == "Heart" for child in self._structure.children.get(entry, []))
+        record.update(creator_du=self._du(), followers_du=[], num_hearts=hearts)
         if kind == "Comment":
             record["attachments"] = []
         elif kind == "TaskAssignedComment":
             record["assignee_du"] = self._du()
-        record["text"] = self._story_text(kind, parent, created, rnd)
+        record["text"] = self._story_text(entry, kind, created)
 
-    def _story_text(self, kind: str, parent: int, created: int, rnd: Callable[[], float]) -> str:
+    def _story_text(self, entry: int, kind: str, created: int) -> str:
+        """The text of story ``entry`` (the object it is about is its link)."""
         if kind in ("Comment", "ProjectStatusUpdateStory"):
             return self._text(180, 0.0005)
         fixed = _STORY_TEXTS.get(kind)
         if fixed is not None:
             return fixed
+        rnd = self._rng.random
+        links = self._structure.links
+        parent = links[entry]
         name = self._names.get(parent, "")
         if kind == "TaskAddedToListComment":
-            return f"added to {name}" if self._structure.kinds[parent] == "Project" else f"added subtask to task {name}"
+            holder = links[parent]
+            if self._structure.kinds[holder] == "Project":
+                return f"added to {self._names.get(holder, '')}"
+            return f"added subtask to task {self._names.get(holder, '')}"
         if kind in ("TaskDueDateChangedStory", "ProjectDueDateChangedStory", "TaskStartDateChangedStory"):
             day = time.gmtime(created + int(rnd() * 30) * DAY)
             which = "start" if kind == "TaskStartDateChangedStory" else "due"
@@ -429,12 +430,12 @@ class MemberRecords:
         if kind == "TaskNameChangedStory":
             return f'changed the name to "{self._title(6)}"'
         if kind == "AddAttachmentStory":
-            asset = self._id(parent + 1)
-            return f"attached https://app.asana.com/app/asana/-/download_asset?asset_id={asset}"
+            return f"attached https://app.asana.com/app/asana/-/download_asset?asset_id={self._id(entry - 1)}"
         if kind == "TaskMovedToSectionStory":
             return f'moved this task from "{self._title(2)}" to "{self._title(2)}" in {name}'
         someone = person(int(rnd() * USERS))
-        return _PERSON_STORY_TEXTS[kind].format(someone=someone, name=name, words=self._title(6) if kind == "MentionedInCommentStory" else "")
+        words = self._title(6) if kind == "MentionedInCommentStory" else ""
+        return _PERSON_STORY_TEXTS[kind].format(someone=someone, name=name, words=words)
 
 
 _DOMAIN_USERS = tuple(domain_user_id(user) for user in range(USERS))

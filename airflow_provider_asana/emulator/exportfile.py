@@ -39,6 +39,7 @@ class ExportInfo:
     :param members: Offset of each gzip member.
     :param plan: Objects each member holds in export 0: the member boundaries of the whole sequence.
     :param bad_lines: Lines that are not records.
+    :param raw_size: Bytes once decompressed (JSON lines), for figures per raw byte.
     """
 
     size: int
@@ -48,6 +49,7 @@ class ExportInfo:
     members: list[int] = field(default_factory=list)
     plan: list[int] = field(default_factory=list)
     bad_lines: int = 0
+    raw_size: int = 0
 
 
 def write_export(
@@ -88,11 +90,10 @@ def write_export(
     if plan is not None and len(plan) != len(targets):
         raise ValueError(f"plan has {len(plan)} members; an export of {size} bytes has {len(targets)}")
     rate_values = astuple(rates or ChangeRates())
+    originals: list[int | None] = [None] * len(targets) if sized or plan is None else list(plan)
+    count = len(targets)
     jobs = [
-        MemberJob(
-            seed, index, target, len(targets), member_size, export, None if sized or plan is None else plan[index],
-            rate_values, bad_lines,
-        )  # fmt: skip
+        MemberJob(seed, index, target, count, member_size, export, originals[index], rate_values, bad_lines)
         for index, target in enumerate(targets)
     ]
     md5, sha256 = hashlib.md5(), hashlib.sha256()
@@ -106,6 +107,7 @@ def write_export(
         info.size += len(member.data)
         counts.update(member.counts)
         info.bad_lines += member.bad_lines
+        info.raw_size += member.raw_size
         if sized:
             info.plan.append(member.objects)
     info.etag, info.sha256, info.counts = md5.hexdigest(), sha256.hexdigest(), dict(sorted(counts.items()))
@@ -121,7 +123,7 @@ def check_size(size: int) -> None:
 def check_export(export: int) -> None:
     """:raises ValueError: unless ``export`` is the index of an export in a sequence."""
     if isinstance(export, bool) or not isinstance(export, int) or export < 0:
-        raise ValueError(f"export must be the index of an export in the sequence (an int >= 0); got {export!r}")
+        raise ValueError(f"export must be the index of an export in a sequence (an int >= 0); got {export!r}")
 
 
 def _members(jobs: list[MemberJob], workers: int, *, parallel_processes: bool) -> Iterator[Member]:

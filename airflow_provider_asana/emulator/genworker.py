@@ -97,7 +97,7 @@ def _read_frame(process: subprocess.Popen[bytes]) -> Member:
     if data is None or meta is None:
         raise RuntimeError("export generator worker stopped mid-member")
     fields = json.loads(meta)
-    return Member(data, fields["objects"], Counter(fields["counts"]), fields["bad_lines"])
+    return Member(data, fields["objects"], Counter(fields["counts"]), fields["bad_lines"], fields["raw_size"])
 
 
 def _read_exact(stream: BinaryIO, length: int) -> bytes | None:
@@ -120,10 +120,12 @@ def main(argv: Sequence[str]) -> int:
     out = sys.stdout.buffer
     for job in jobs:
         member = job.run()
-        meta = json.dumps({"objects": member.objects, "counts": member.counts, "bad_lines": member.bad_lines}).encode()
-        out.write(_FRAME.pack(len(member.data), len(meta)))
+        meta = {"objects": member.objects, "counts": member.counts, "bad_lines": member.bad_lines}
+        meta["raw_size"] = member.raw_size
+        encoded = json.dumps(meta).encode()
+        out.write(_FRAME.pack(len(member.data), len(encoded)))
         out.write(member.data)
-        out.write(meta)
+        out.write(encoded)
         out.flush()
     return 0
 

@@ -59,13 +59,13 @@ class ChangeRates:
         values: dict[str, float] = {}
         names = [field.name for field in fields(cls)]
         for part in filter(None, (piece.strip() for piece in text.split(","))):
-            name, _, number = part.partition("=")
-            if name.strip() not in names:
-                raise ValueError(f"unknown change rate {name.strip()!r} in {text!r}; known: {', '.join(names)}")
+            name, _, number = (piece.strip() for piece in part.partition("="))
+            if name not in names:
+                raise ValueError(f"unknown change rate {name!r} in {text!r}; known: {', '.join(names)}")
             try:
-                values[name.strip()] = float(number)
+                values[name] = float(number)
             except ValueError:
-                raise ValueError(f"change rate {name.strip()} must be a number; got {number.strip()!r}") from None
+                raise ValueError(f"change rate {name} must be a number; got {number!r}") from None
         return cls(**values)
 
     def label(self) -> str:
@@ -99,7 +99,9 @@ class Lifecycle:
     :param structure: The member's :class:`Structure` (shared with the record generator).
     """
 
-    def __init__(self, seed: int, member: int, originals: int, rates: ChangeRates, structure: Structure) -> None:
+    def __init__(
+        self, seed: int, member: int, originals: int, rates: ChangeRates, structure: Structure
+    ) -> None:
         self.seed = seed
         self.member = member
         self.rates = rates

@@ -40,12 +40,14 @@ class Member:
     :param objects: Entries it covers (in export 0: the objects that fit, fixed for the whole sequence).
     :param counts: Records per ``__type``.
     :param bad_lines: Lines that are not records.
+    :param raw_size: Bytes of JSON lines it holds.
     """
 
     data: bytes
     objects: int
     counts: Counter[str] = field(default_factory=Counter)
     bad_lines: int = 0
+    raw_size: int = 0
 
     def add(self, lines: list[Line]) -> bytes:
         """Count ``lines``; return their bytes."""
@@ -141,11 +143,19 @@ def build_member(seed: int, index: int, target: int, timeline: Timeline) -> Memb
     chunks.append(struct.pack("<II", crc, length & 0xFFFFFFFF))
     body = sum(len(chunk) for chunk in chunks)
     member.data = _header(target - body) + b"".join(chunks)
+    member.raw_size = length
     return member
 
 
 def build_member_at(
-    seed: int, index: int, export: int, originals: int, timeline: Timeline, rates: ChangeRates, *, bad_lines: bool
+    seed: int,
+    index: int,
+    export: int,
+    originals: int,
+    timeline: Timeline,
+    rates: ChangeRates,
+    *,
+    bad_lines: bool,
 ) -> Member:
     """
     Member ``index`` of export ``export``: its ``originals`` objects of export 0 and its inserts since, as of
@@ -165,6 +175,7 @@ def build_member_at(
     chunks.append(deflate.flush(zlib.Z_FINISH))
     chunks.append(struct.pack("<II", crc, length & 0xFFFFFFFF))
     member.data = b"".join(chunks)
+    member.raw_size = length
     return member
 
 

@@ -20,8 +20,8 @@ NOMINAL_RATIO = 6
 NOMINAL_RECORD = 480
 FIRST_NAMES = (
     "Ava", "Liam", "Zoë", "José", "Mia", "Noah", "Łukasz", "Søren", "Amélie", "Chloé", "Mateo", "Aïcha",
-    "Hiroshi", "Yuki", "Priya", "Arjun", "Olga", "Dmitri", "Fatima", "Omar", "Ngọc", "Oğuz", "Björn", "Siobhán",
-    "Nuño", "Grace", "Ethan", "Isla", "Leo", "Maya", "王芳", "李伟", "田中", "Renée", "François", "Inês",
+    "Hiroshi", "Yuki", "Priya", "Arjun", "Olga", "Dmitri", "Fatima", "Omar", "Ngọc", "Oğuz", "Björn",
+    "Siobhán", "Nuño", "Grace", "Ethan", "Isla", "Leo", "Maya", "王芳", "李伟", "田中", "Renée", "François", "Inês",
 )  # fmt: skip
 LAST_NAMES = (
     "García", "Smith", "Müller", "Nguyễn", "O'Brien", "Kowalski", "Johansson", "Rossi", "Dubois", "Tanaka",
@@ -29,8 +29,8 @@ LAST_NAMES = (
     "D'Angelo", "Lefèvre", "Zhang", "Brown", "Wójcik", "Silva", "Ahmed", "Novák", "Eriksson", "Moreau",
 )  # fmt: skip
 COLORS = (
-    "dark-pink", "dark-green", "dark-blue", "dark-red", "dark-teal", "dark-brown", "dark-orange", "dark-purple",
-    "dark-warm-gray", "light-pink", "light-green", "light-blue", "light-red", "light-teal", "light-yellow",
+    "dark-pink", "dark-green", "dark-blue", "dark-red", "dark-teal", "dark-brown", "dark-orange",
+    "dark-purple", "dark-warm-gray", "light-pink", "light-green", "light-blue", "light-red", "light-teal", "light-yellow",
 )  # fmt: skip
 _FIELD_NAMES = ("Priority", "Stage", "Effort", "Region", "Cost center", "Risk", "Quarter")
 _ENUM_VALUES = ("High", "Medium", "Low", "Blocked", "In progress", "Done", "EMEA", "APAC", "Ça va", "😀 OK")
@@ -116,7 +116,8 @@ def html(text: str, *, body: bool) -> str:
 
 def person(number: int) -> str:
     """A person's name, non-ASCII ones included."""
-    return f"{FIRST_NAMES[number % len(FIRST_NAMES)]} {LAST_NAMES[(number * 7 + number // 30) % len(LAST_NAMES)]}"
+    last = LAST_NAMES[(number * 7 + number // 30) % len(LAST_NAMES)]
+    return f"{FIRST_NAMES[number % len(FIRST_NAMES)]} {last}"
 
 
 def photo(object_id: int) -> dict[str, str]:
@@ -132,7 +133,8 @@ def custom_fields(first: float, second: float) -> list[dict[str, Any]]:
         name = _FIELD_NAMES[(index + int(second * 7)) % len(_FIELD_NAMES)]
         if (index + int(first * 10)) % 2:
             value = _ENUM_VALUES[int(second * 97 + index) % len(_ENUM_VALUES)]
-            fields.append({"name": name, "type": "enum", "enum_value": {"name": value, "color": COLORS[index]}})
+            enum_value = {"name": value, "color": COLORS[index]}
+            fields.append({"name": name, "type": "enum", "enum_value": enum_value})
         else:
             fields.append({"name": name, "type": "number", "number_value": round(first * 1000 + index, 2)})
     return fields

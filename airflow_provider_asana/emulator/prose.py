@@ -65,7 +65,8 @@ class Prose:
     def __init__(self, seed: int) -> None:
         rng = random.Random(f"prose-{seed}")
         words = _vocabulary(rng)
-        cum_weights = list(itertools.accumulate((rank + _ZIPF_SHIFT) ** -_ZIPF_EXPONENT for rank in range(len(words))))
+        weights = ((rank + _ZIPF_SHIFT) ** -_ZIPF_EXPONENT for rank in range(len(words)))
+        cum_weights = list(itertools.accumulate(weights))
         drawn = rng.choices(words, cum_weights=cum_weights, k=POOL_WORDS)
         parts: list[str] = []
         self._starts: list[int] = []
@@ -78,7 +79,8 @@ class Prose:
             sentence = drawn[index : index + length]
             index += length
             if rnd() < 0.03:
-                sentence.insert(int(rnd() * length), f"https://app.asana.com/0/{ID_LIKE + int(rnd() * 1e12)}/list")
+                link = f"https://app.asana.com/0/{ID_LIKE + int(rnd() * 1e12)}/list"
+                sentence.insert(int(rnd() * length), link)
             if rnd() < 0.15:
                 sentence[int(rnd() * (length - 1))] += ","
             text = " ".join(sentence)
@@ -104,7 +106,7 @@ class Prose:
         return self.text[start : self._ends[last]]
 
     def phrase(self, where: float, words: int) -> str:
-        """The first ``words`` words of a sentence (at most the whole sentence), without closing punctuation."""
+        """The first ``words`` words of a sentence (at most all of it), without closing punctuation."""
         sentence = int(where * self.sentences)
         start = end = self._starts[sentence]
         stop = self._ends[sentence]

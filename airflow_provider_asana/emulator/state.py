@@ -78,9 +78,8 @@ class ExportStore:
     def create(self, organization: Workspace, size: int) -> Export:
         """Start the next export of ``organization`` in the sequence whose export 0 is ``size`` bytes."""
         with self._lock:
-            sequence = sum(
-                1 for other in self._exports.values() if other.organization == organization and other.size == size
-            )
+            earlier = self._exports.values()
+            sequence = sum(1 for other in earlier if (other.organization, other.size) == (organization, size))
             export = Export(str(next(self._gids)), organization, self._clock(), size, sequence)
             self._exports[export.gid] = export
             return export

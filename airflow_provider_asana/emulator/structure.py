@@ -44,9 +44,8 @@ class Kind:
 
 
 def _kinds() -> dict[str, Kind]:
-    kinds = {
-        name: Kind(name, name, False, False) for name in ("Domain", "User", "VerifiedEmail", "DomainUser", "Team")
-    }
+    permanent = ("Domain", "User", "VerifiedEmail", "DomainUser", "Team")
+    kinds = {name: Kind(name, name, False, False) for name in permanent}
     kinds["MyTasks"] = Kind("MyTasks", "ItemList", False, False)
     for name in ("Project", "Tag"):
         kinds[name] = Kind(name, "ItemList", True, True)

@@ -21,7 +21,9 @@ Record = dict[str, Any]
 _HEAD = ("__object_id", "__type", "__creation_time")
 
 
-def update_record(record: Record, kind: str, trash: bool, seed: int, member: int, entry: int, when: int) -> None:
+def update_record(
+    record: Record, kind: str, trash: bool, seed: int, member: int, entry: int, when: int
+) -> None:
     """
     Apply one update (or, with ``trash``, a trashing) made during the day before ``when`` to ``record``.
 

@@ -21,8 +21,8 @@ from airflow_provider_asana.emulator.member import MemberJob
 
 #: The record kinds of Asana's sample export besides its story types.
 EXPECTED_TYPES = {
-    "Domain", "User", "DomainUser", "VerifiedEmail", "Team", "TeamMembership", "ItemList", "ProjectMembership",
-    "Task", "Comment", "Asset", "Heart",
+    "Domain", "User", "DomainUser", "VerifiedEmail", "Team", "TeamMembership", "ItemList",
+    "ProjectMembership", "Task", "Comment", "Asset", "Heart",
 }  # fmt: skip
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
@@ -79,7 +79,8 @@ def test_object_ids_refer_to_real_users() -> None:
     domain_users = {r["__object_id"]: r for r in records if r["__type"] == "DomainUser"}
     tasks = [r for r in records if r["__type"] == "Task"]
     assert {r["assignee"] for r in tasks if "assignee" in r} <= set(domain_users)
-    assert {r["creator_du"] for r in tasks} | {du for r in tasks for du in r["followers_du"]} <= set(domain_users)
+    assert {r["creator_du"] for r in tasks} <= set(domain_users)
+    assert {du for r in tasks for du in r["followers_du"]} <= set(domain_users)
     assert {r["user"] for r in domain_users.values()} <= users
     assert {r["__trashed_by"] for r in records if "__trashed_by" in r} <= users
 

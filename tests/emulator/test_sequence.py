@@ -27,7 +27,9 @@ BUSY = ChangeRates(update=0.05, insert=0.02, delete=0.01, trash=0.01)
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
 
-def _write(export: int = 0, *, seed: int = SEED, rates: ChangeRates = BUSY, **kwargs: Any) -> tuple[ExportInfo, bytes]:
+def _write(
+    export: int = 0, *, seed: int = SEED, rates: ChangeRates = BUSY, **kwargs: Any
+) -> tuple[ExportInfo, bytes]:
     out = io.BytesIO()
     kwargs.setdefault("plan", _plan(seed) if export or kwargs.get("bad_lines") else None)
     info = write_export(out, SIZE, seed, export=export, member_size=MEMBER, rates=rates, workers=1, **kwargs)
@@ -54,12 +56,14 @@ def _diff(before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]) -
     """What changed, found by comparing two exports record by record: id -> (__type, change)."""
     found = {oid: (after[oid]["__type"], "insert") for oid in after.keys() - before.keys()}
     found |= {oid: (before[oid]["__type"], "delete") for oid in before.keys() - after.keys()}
-    found |= {oid: (after[oid]["__type"], "update") for oid in after.keys() & before.keys() if after[oid] != before[oid]}
+    kept = after.keys() & before.keys()
+    found |= {oid: (after[oid]["__type"], "update") for oid in kept if after[oid] != before[oid]}
     return found
 
 
 def _truth(export: int, rates: ChangeRates = BUSY) -> dict[int, tuple[str, str]]:
-    return {change.object_id: (change.type, change.change) for change in iter_changes(SEED, _plan(SEED), export, rates=rates)}
+    changes = iter_changes(SEED, _plan(SEED), export, rates=rates)
+    return {change.object_id: (change.type, change.change) for change in changes}
 
 
 @pytest.mark.parametrize("rates", [BUSY, ChangeRates()], ids=["busy", "default"])
@@ -80,13 +84,16 @@ def test_export_0_is_all_inserts() -> None:
 def test_a_trashing_is_an_update_and_empties_a_task_name() -> None:
     before, after, truth = _records(1), _records(2), _truth(2)
 
-    trashed = [oid for oid in after.keys() & before.keys() if "__trashed_at" in after[oid] and "__trashed_at" not in before[oid]]
+    kept = after.keys() & before.keys()
+    trashed = [oid for oid in kept if "__trashed_at" in after[oid] and "__trashed_at" not in before[oid]]
 
     assert trashed
     assert all(truth[oid][1] == "update" for oid in trashed)
-    assert all(STAMP.match(after[oid]["__trashed_at"]) and isinstance(after[oid]["__trashed_by"], int) for oid in trashed)
+    assert all(STAMP.match(after[oid]["__trashed_at"]) for oid in trashed)
+    assert all(isinstance(after[oid]["__trashed_by"], int) for oid in trashed)
     assert all(after[oid]["name"] == "" for oid in trashed if after[oid]["__type"] == "Task")
-    assert list(after[trashed[0]])[:5] == ["__object_id", "__type", "__creation_time", "__trashed_at", "__trashed_by"]
+    head = ["__object_id", "__type", "__creation_time", "__trashed_at", "__trashed_by"]
+    assert all(list(after[oid])[:5] == head for oid in trashed)
 
 
 def test_deleted_objects_stay_out_of_later_exports() -> None:
@@ -113,14 +120,15 @@ def test_the_same_seed_gives_the_same_exports_and_changes() -> None:
 
     assert first == second
     assert _write(2, seed=SEED + 1, plan=_plan(SEED + 1))[1] != first
-    assert list(iter_changes(SEED, _plan(SEED), 2, rates=BUSY)) == list(iter_changes(SEED, _plan(SEED), 2, rates=BUSY))
+    assert _truth(2) == _truth(2) and _truth(2) != _truth(1)
 
 
 def test_worker_processes_build_later_exports_like_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exportfile, "PROCESS_THRESHOLD", 0)
     out = io.BytesIO()
 
-    info = write_export(out, SIZE, SEED, export=2, member_size=MEMBER, rates=BUSY, plan=_plan(SEED), workers=2)
+    plan = _plan(SEED)
+    info = write_export(out, SIZE, SEED, export=2, member_size=MEMBER, rates=BUSY, plan=plan, workers=2)
 
     assert out.getvalue() == _write(2)[1]
     assert info.counts == _write(2)[0].counts
@@ -170,11 +178,12 @@ def test_the_change_set_as_json_lines() -> None:
 @pytest.mark.parametrize("size", [256 << 10, 4 << 20])
 def test_exports_compress_like_real_json(size: int) -> None:
     out = io.BytesIO()
-    write_export(out, size, 0)
+    info = write_export(out, size, 0)
 
-    ratio = len(gzip.decompress(out.getvalue())) / len(out.getvalue())
+    raw = len(gzip.decompress(out.getvalue()))
 
-    assert 4 <= ratio <= 10
+    assert 4 <= raw / len(out.getvalue()) <= 10
+    assert info.raw_size == raw
 
 
 def test_records_drift_like_real_exports() -> None:
@@ -197,8 +206,10 @@ def test_records_drift_like_real_exports() -> None:
     assert any(isinstance(field.get("enum_value"), dict) for field in fields)
     # Text: non-ASCII, emoji, newlines, HTML entities, tens of kilobytes.
     texts = [value for r in records for value in r.values() if isinstance(value, str)]
-    assert any(not text.isascii() for text in texts) and any("\U0001f389" <= ch for text in texts for ch in text)
-    assert any("\n" in text for text in texts) and any("&apos;" in r.get("rich_description", "") for r in records)
+    assert any(not text.isascii() for text in texts)
+    assert any("\U0001f389" <= character for text in texts for character in text)
+    assert any("\n" in text for text in texts)
+    assert any("&apos;" in record.get("rich_description", "") for record in records)
     assert max(map(len, texts)) >= 20_000
 
 
@@ -249,7 +260,12 @@ def test_the_cache_builds_later_exports_and_changes_from_export_0s_plan(
     first = cache.export(SIZE, SEED)
     plans = []
     real = exportfile.write_export
-    monkeypatch.setattr("airflow_provider_asana.emulator.cache.write_export", lambda *a, **k: plans.append(k["plan"]) or real(*a, **k))
+
+    def spy(*args: Any, **kwargs: Any) -> ExportInfo:
+        plans.append(kwargs["plan"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("airflow_provider_asana.emulator.cache.write_export", spy)
 
     second = cache.export(SIZE, SEED, export=1)
     changes = cache.changes(SIZE, SEED, export=1)
