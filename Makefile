@@ -28,10 +28,13 @@ demo: install
 bench: install
 	$(PY) -m benchmarks
 
-# The production-shaped system test (tests/deployment/): PostgreSQL, Redis, Chromium from Debian (installed
-# only when missing), the Celery provider and the Postgres drivers from PyPI (the system-test extra, through
-# the constraints).
+# The production-shaped system test (tests/deployment/, pytest -m deployment): PostgreSQL, Redis, Chromium
+# from Debian (installed only when missing), the Celery provider, the Postgres drivers and Playwright from
+# PyPI (the system-test extra, through the constraints). PYTEST_ARGS='-k scenario_2' picks scenarios;
+# KEEP=1 keeps the temporary directory. Exit 5 (pytest: no test selected) fails the target too.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_TEST_LOG := -o log_cli=true --log-cli-level=INFO --log-cli-format='%(asctime)s %(message)s' \
+	--log-cli-date-format=%H:%M:%S
 
 system-test: install
 	@missing=""; \
@@ -43,9 +46,10 @@ system-test: install
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq$$missing >/dev/null || exit 1; \
 	fi
-	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg" 2>/dev/null || \
+	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg, playwright" 2>/dev/null || \
 		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,system-test]"
-	$(PY) -m tests.deployment
+	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) tests/deployment $(PYTEST_ARGS) || \
+		{ status=$$?; [ $$status -ne 5 ] || echo "system-test: no deployment test was selected"; exit $$status; }
 
 clean:
 	rm -rf $(VENV) .demo

@@ -107,7 +107,8 @@ class DownloadHandler(BaseHandler):
         if span is not None:
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = last - first + 1
-        self.send_head(206 if span else 200, CONTENT_TYPE, length, headers)
+        announced = None if faults.omit_content_length else length
+        self.send_head(206 if span else 200, CONTENT_TYPE, announced, headers)
         if self.command == "HEAD":
             return
         with artifact.path.open("rb") as source:

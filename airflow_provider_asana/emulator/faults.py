@@ -170,6 +170,9 @@ class Faults:
     slow_download_bps: int | None = value(
         None, BYTES_PER_SECOND, "throttle download bodies to B bytes per second"
     )
+    omit_content_length: bool = switch(
+        "send download bodies without Content-Length (the end is marked by closing the connection)"
+    )
     _lock: threading.Lock = dataclasses.field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )

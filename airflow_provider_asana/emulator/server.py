@@ -233,12 +233,21 @@ class BaseHandler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1 << 16)
 
-    def send_head(self, status: int, content_type: str, length: int, headers: dict[str, str] | None = None) -> None:
-        """Send the status line and headers (``Content-Length`` included) and flush them."""
+    def send_head(
+        self, status: int, content_type: str, length: int | None, headers: dict[str, str] | None = None
+    ) -> None:
+        """
+        Send the status line and headers (``Content-Length`` included) and flush them.
+
+        ``length=None`` sends no ``Content-Length``: the body then ends when the connection closes.
+        """
         self.status = status
+        if length is None:
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(length))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         if self.close_connection:

@@ -5,24 +5,33 @@ Three writers, one small interface (:class:`AtomicWriter`): ``open()``, ``write(
 (drop everything written, start again at byte 0), ``commit()`` (make the file appear at the
 destination) and ``abort()`` (leave the destination as it was, remove every temporary).
 
-- :class:`LocalFileWriter`: a temporary sibling file in the destination's directory, fsynced, then
-  renamed onto the destination (``os.replace``, or ``os.link`` when the destination must not be
-  clobbered).
+- :class:`LocalFileWriter`: a temporary sibling file in the destination's directory, locked while it is
+  written, fsynced, then renamed onto the destination (``os.replace``, or ``os.link`` when the destination
+  must not be clobbered).
 - :class:`DeferredCommitWriter`: an object store whose files honour fsspec's ``autocommit=False``
   (s3fs, gcsfs): bytes go straight to the destination key as an unfinished upload that ``commit()``
-  completes and ``discard()`` aborts (for S3, a multipart upload).
+  completes and ``discard()`` aborts (for S3, a multipart upload). Without overwrite, S3 is asked for a
+  conditional write (``If-None-Match: *``), so the store itself refuses to replace an object that
+  appeared meanwhile, whoever wrote it.
 - :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
   destination by ``fs.mv`` on success, removed on failure.
+
+The local and temporary-key writers first remove the temporaries a killed try left (see ``_temporaries``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_asana.exceptions import AsanaDownloadError
+from airflow_provider_asana.hooks._temporaries import (
+    create_locked,
+    remove_abandoned_files,
+    remove_abandoned_keys,
+    temporary_name,
+)
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -37,6 +46,14 @@ OBJECT_STORE_BLOCK_SIZE = 16 << 20
 #: nothing is visible until ``commit()``, ``discard()`` drops the upload. Others may accept the flag and
 #: ignore it (fsspec's memory filesystem creates the file at open), so they get a temporary key instead.
 DEFERRED_COMMIT_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem"})
+
+#: Filesystems whose ``open(mode="xb")`` is enforced by the store when the upload completes: s3fs (>= 2024.12)
+#: sends ``If-None-Match: *`` with ``PutObject`` and ``CompleteMultipartUpload``, which S3 refuses with 412
+#: (or 409 while a conflicting write is in flight) if the key exists. gcsfs has an experimental ``xb``
+#: (``ifGenerationMatch=0``) that nothing here tests, so GCS keeps the existence check before commit.
+CONDITIONAL_CREATE_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem"})
+#: Error codes of a conditional write refused because the key exists (or is being written concurrently).
+_CONDITIONAL_REFUSALS = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 #: Local files: once this many bytes more have been written, the kernel is asked to start writing the oldest
 #: unflushed window to disk (``posix_fadvise(POSIX_FADV_DONTNEED)``, which also lets it drop those pages once
@@ -62,11 +79,6 @@ def is_local(fs: AbstractFileSystem) -> bool:
     return bool({"file", "local"} & set(protocols))
 
 
-def temporary_name(name: str) -> str:
-    """A hidden, unique sibling name for ``name``: ``.<name>.<random>.partial``."""
-    return f".{name}.{secrets.token_hex(6)}.partial"
-
-
 def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> AtomicWriter:
     """
     Choose the writer for ``path`` on ``fs``.
@@ -80,11 +92,13 @@ def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool)
         return LocalFileWriter(path, uri, overwrite=overwrite)
     mro = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(fs).__mro__}
     if mro & DEFERRED_COMMIT_FILESYSTEMS:
-        return DeferredCommitWriter(fs, path, uri, overwrite=overwrite)
+        exclusive = not overwrite and bool(mro & CONDITIONAL_CREATE_FILESYSTEMS)
+        return DeferredCommitWriter(fs, path, uri, overwrite=overwrite, exclusive=exclusive)
     return TemporaryKeyWriter(fs, path, uri, overwrite=overwrite)
 
 
-def _exists_error(uri: str) -> AsanaDownloadError:
+def exists_error(uri: str) -> AsanaDownloadError:
+    """The error for a destination that exists when it must not be replaced (``overwrite=False``)."""
     return AsanaDownloadError(
         f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
     )
@@ -99,20 +113,26 @@ def _write_error(uri: str, what: str, error: BaseException) -> AsanaDownloadErro
 
 
 class LocalFileWriter:
-    """A temporary sibling file, fsynced, then renamed onto the destination; written back as it grows."""
+    """
+    A temporary sibling file, fsynced, then renamed onto the destination; written back as it grows.
+
+    The temporary is ``flock``-ed from its creation until it is renamed or removed, so that the next try
+    can tell it from one a killed try left (which it removes before creating its own).
+    """
 
     def __init__(self, path: str, uri: str, *, overwrite: bool) -> None:
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
         self.directory, self.name = os.path.split(path)
-        self.temporary = os.path.join(self.directory, temporary_name(self.name))
+        self.temporary: str | None = None
         self._file: Any = None
 
     def open(self) -> None:
         try:
             os.makedirs(self.directory, exist_ok=True)
-            fd = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            remove_abandoned_files(self.directory, self.name)
+            self.temporary, fd = create_locked(self.directory, self.name)
         except OSError as e:
             raise _write_error(self.uri, f"creating a temporary file in {self.directory}", e) from None
         # Writes come in large chunks: let them go straight to the kernel.
@@ -141,13 +161,23 @@ class LocalFileWriter:
     def commit(self) -> None:
         try:
             os.fsync(self._file.fileno())
-            self._file.close()
         except OSError as e:
             raise _write_error(self.uri, "flushing the temporary file to disk", e) from None
+        # Closed (so unlocked) only once renamed: until then no other try may take it for abandoned.
         self._promote()
+        self.temporary = None
+        self._close()
         self._fsync_directory()
 
+    def _close(self) -> None:
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError as e:
+                log.debug("Closing the temporary file of %s failed: %s", self.uri, e)
+
     def _promote(self) -> None:
+        assert self.temporary is not None
         if self.overwrite:
             try:
                 os.replace(self.temporary, self.path)
@@ -158,11 +188,11 @@ class LocalFileWriter:
         try:
             os.link(self.temporary, self.path)
         except FileExistsError:
-            raise _exists_error(self.uri) from None
+            raise exists_error(self.uri) from None
         except OSError:
             # No hard links here (some network and FUSE filesystems): check, then rename.
             if os.path.lexists(self.path):
-                raise _exists_error(self.uri) from None
+                raise exists_error(self.uri) from None
             try:
                 os.replace(self.temporary, self.path)
             except OSError as e:
@@ -186,32 +216,40 @@ class LocalFileWriter:
             os.close(fd)
 
     def abort(self) -> None:
-        if self._file is not None and not self._file.closed:
+        temporary, self.temporary = self.temporary, None
+        if temporary is not None:
             try:
-                self._file.close()
-            except OSError:
+                os.unlink(temporary)  # still locked: removed before the lock goes
+            except FileNotFoundError:
                 pass
-        try:
-            os.unlink(self.temporary)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("Could not remove the temporary file %s: %s", self.temporary, e)
+            except OSError as e:
+                log.warning("Could not remove the temporary file %s: %s", temporary, e)
+        self._close()
 
 
 class DeferredCommitWriter:
-    """Straight to the destination key, with ``autocommit=False``: ``commit()`` publishes, ``discard()`` aborts."""
+    """
+    Straight to the destination key, with ``autocommit=False``: ``commit()`` publishes, ``discard()`` aborts.
 
-    def __init__(self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool) -> None:
+    :param exclusive: Open with mode ``xb``: the store refuses, at commit, to replace an existing object
+        (see :data:`CONDITIONAL_CREATE_FILESYSTEMS`).
+    """
+
+    def __init__(
+        self, fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool, exclusive: bool = False
+    ) -> None:
         self.fs = fs
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
+        self.mode = "xb" if exclusive else "wb"
         self._file: Any = None
 
     def open(self) -> None:
         try:
-            self._file = self.fs.open(self.path, "wb", autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
+            self._file = self.fs.open(
+                self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE
+            )
         except Exception as e:
             raise _write_error(self.uri, "opening an upload", e) from None
 
@@ -224,14 +262,19 @@ class DeferredCommitWriter:
 
     def commit(self) -> None:
         if not self.overwrite:
+            # Only narrows the window on stores without conditional writes (or that ignore If-None-Match):
+            # with mode xb it is the store that refuses, at the commit below.
             self.fs.invalidate_cache(self.path)
             if self.fs.exists(self.path):
-                raise _exists_error(self.uri)
+                raise exists_error(self.uri)
         f = self._file
         try:
             f.close()  # uploads the last part; with autocommit=False nothing is published yet
             f.commit()  # completes the multipart upload (or puts a small file in one request)
         except Exception as e:
+            # The unfinished upload is left to abort(), which the caller runs on any failure.
+            if self.mode == "xb" and _refused_as_existing(e):
+                raise exists_error(self.uri) from None
             raise _write_error(self.uri, "completing the upload", e) from None
         finally:
             self._forget(f)
@@ -269,6 +312,24 @@ class DeferredCommitWriter:
                 pass
 
 
+def _refused_as_existing(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it) is the store refusing a conditional write: the key exists."""
+    seen: BaseException | None = error
+    for _ in range(8):  # s3fs wraps botocore's ClientError; the chain is short
+        if seen is None:
+            return False
+        if isinstance(seen, FileExistsError):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code in _CONDITIONAL_REFUSALS or status == 412:
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class TemporaryKeyWriter:
     """A temporary sibling key, moved onto the destination with ``fs.mv`` once complete."""
 
@@ -277,11 +338,13 @@ class TemporaryKeyWriter:
         self.path = path
         self.uri = uri
         self.overwrite = overwrite
-        parent, _, name = path.rstrip("/").rpartition("/")
-        self.temporary = f"{parent}/{temporary_name(name)}" if parent else temporary_name(name)
+        self._parent, _, self._name = path.rstrip("/").rpartition("/")
+        name = temporary_name(self._name)
+        self.temporary = f"{self._parent}/{name}" if self._parent else name
         self._file: Any = None
 
     def open(self) -> None:
+        remove_abandoned_keys(self.fs, self._parent, self._name)
         try:
             self._file = self.fs.open(self.temporary, "wb", block_size=OBJECT_STORE_BLOCK_SIZE)
         except Exception as e:
@@ -303,7 +366,7 @@ class TemporaryKeyWriter:
         if not self.overwrite:
             self.fs.invalidate_cache(self.path)
             if self.fs.exists(self.path):
-                raise _exists_error(self.uri)
+                raise exists_error(self.uri)
         try:
             self.fs.mv(self.temporary, self.path)
         except Exception as e:

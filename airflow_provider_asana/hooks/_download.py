@@ -31,8 +31,13 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_asana.exceptions import AsanaDownloadError, AsanaExportFailedError
-from airflow_provider_asana.hooks._api import RETRYABLE_STATUSES, user_agent
-from airflow_provider_asana.hooks._atomic_write import AtomicWriter, is_local, make_writer
+from airflow_provider_asana.hooks._api import (
+    RETRYABLE_STATUSES,
+    parse_retry_after,
+    retry_after_over_budget,
+    user_agent,
+)
+from airflow_provider_asana.hooks._atomic_write import AtomicWriter, exists_error, is_local, make_writer
 from airflow_provider_asana.hooks._gzip_verify import GzipError, StreamChecker
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
 
@@ -42,6 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The file name suggested when a destination names a folder.
+EXAMPLE_FILE_NAME = "organization_export.json.gz"
 #: Bytes asked of the socket per read, and the unit handed to the writer and checker threads.
 CHUNK_SIZE = 1 << 20
 #: Chunks each worker thread may have waiting: memory stays under about (QUEUE_DEPTH + 3) * CHUNK_SIZE.
@@ -125,6 +132,7 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
         parts = urlsplit(text)
         if not text:
             raise ValueError(f"destination is empty. {fix}")
+        _refuse_folder(text)
         if parts.scheme in ("", "file", "local") and len(parts.scheme) != 1:
             local = parts.path if parts.scheme else text
             if parts.netloc or not local.startswith("/"):
@@ -132,6 +140,7 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
         path = ObjectStoragePath(text)
     elif isinstance(destination, ObjectStoragePath):
         path = destination
+        _refuse_folder(str(path))
     else:
         raise TypeError(
             f"destination must be a str or an airflow.sdk.ObjectStoragePath; got {type(destination).__name__}. {fix}"
@@ -141,6 +150,21 @@ def _destination_path(destination: str | ObjectStoragePath) -> ObjectStoragePath
     if not path.name:
         raise ValueError(f"destination {str(path)!r} names no file. {fix}")
     return path
+
+
+def _refuse_folder(text: str) -> None:
+    """
+    Refuse a destination that ends in ``/``: it names a folder, and would land as a file named after it.
+
+    ``ObjectStoragePath`` drops a trailing slash when it is built (``s3://c@b/prefix/`` becomes
+    ``s3://c@b/prefix``), so a string is checked before it becomes a path; a path built by the caller is
+    checked on its string form (a bucket's root keeps its slash).
+    """
+    if text.endswith("/"):
+        raise ValueError(
+            f"destination {text!r} ends in '/': it names a folder, not the file to write. Name the file, "
+            f"e.g. {text}{EXAMPLE_FILE_NAME}."
+        )
 
 
 def _check_destination(fs: Any, key: str, uri: str, *, overwrite: bool) -> None:
@@ -155,12 +179,11 @@ def _check_destination(fs: Any, key: str, uri: str, *, overwrite: bool) -> None:
         ) from None
     if is_dir:
         raise AsanaDownloadError(
-            f"destination {uri} is a directory: name the file to write, e.g. {uri.rstrip('/')}/export.json.gz."
+            f"destination {uri} is a directory: name the file to write, e.g. "
+            f"{uri.rstrip('/')}/{EXAMPLE_FILE_NAME}."
         )
     if exists and not overwrite:
-        raise AsanaDownloadError(
-            f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
-        )
+        raise exists_error(uri)
 
 
 def _report_lineage(hook: AsanaHook, uri: str) -> None:
@@ -302,6 +325,8 @@ class _Pipeline:
     def __init__(self, writer: AtomicWriter, checker: StreamChecker, uri: str) -> None:
         self.uri = uri
         self.checker = checker
+        #: Set when the host announced no size: a truncated gzip may then be a connection closed early.
+        self.size_unknown = False
         self.writer = _Worker("asana-export-writer", writer.write, writer.restart)
         # SHA-256 and inflate on threads of their own: each releases the GIL, so on two cores they overlap
         # instead of queueing behind each other (the inflate alone is the slowest stage).
@@ -351,10 +376,15 @@ class _Pipeline:
                 raise e
 
     def _gzip_error(self, e: GzipError) -> AsanaDownloadError:
+        cause = (
+            "The download host sent no Content-Length, so a connection closed early looks the same as a "
+            "damaged file: retry the task"
+            if self.size_unknown
+            else "The file Asana serves is damaged: retry later"
+        )
         return AsanaDownloadError(
-            f"the export file is not a valid gzip file: {e}. It was not stored at {self.uri}. The file Asana "
-            "serves is damaged: retry later; if it persists, start a new export or contact Asana support. "
-            "(verify_gzip=False stores it unchecked.)"
+            f"the export file is not a valid gzip file: {e}. It was not stored at {self.uri}. {cause}; if it "
+            "persists, start a new export or contact Asana support. (verify_gzip=False stores it unchecked.)"
         )
 
 
@@ -516,6 +546,15 @@ class _Download:
                 "Retry later; if it persists, contact Asana support with the export gid."
             )
         self.secrets.add(url)
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.settings.is_local_plain_http):
+            raise AsanaDownloadError(
+                f"Asana organization export {self.export_gid}'s download_url is not https (scheme "
+                f"{parts.scheme or 'none'!r}, host {parts.hostname or '?'}): a presigned URL must not "
+                "travel in clear text, so it was not fetched. Check that the connection's host is Asana's "
+                "API (empty, or https://app.asana.com/api/1.0) and not a proxy rewriting URLs; plain http is "
+                "accepted only from an API on this machine's loopback address (the emulator)."
+            )
         self.url = url
 
     # -- one request ---------------------------------------------------------------------------------
@@ -560,7 +599,7 @@ class _Download:
                 self._restart()
             self.total = _int_header(response, "Content-Length")
             if self.total is None:
-                log.warning("The download host sent no Content-Length: the size cannot be checked.")
+                self._size_unknown()
             self.etag = response.headers.get("ETag")
             return True
         if status == 206:
@@ -581,6 +620,8 @@ class _Download:
                     f"byte {self.written} of {self.total}; starting again from byte 0"
                 )
             self.total = total_size
+            if total_size is None:
+                self._size_unknown()
             self.etag = self.etag or etag
             return True
         if status == 416:
@@ -592,7 +633,14 @@ class _Download:
         if status == 403:
             raise _Retry(f"{host} refused the download URL with HTTP 403{said}", refresh=True)
         if status in RETRYABLE_STATUSES:
-            retry_after = _int_header(response, "Retry-After")
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), response.headers.get("Date"))
+            budget = self.settings.max_retry_wait
+            if retry_after is not None and retry_after > budget:
+                too_long = retry_after_over_budget(host, retry_after, budget, budget)
+                raise AsanaDownloadError(
+                    f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP "
+                    f"{status}{said}. {too_long} Nothing was stored at {self.uri}."
+                )
             raise _Retry(f"{host} answered HTTP {status}{said}", wait=retry_after)
         raise AsanaDownloadError(
             f"Download of Asana organization export {self.export_gid} failed: {host} answered HTTP {status}{said} "
@@ -619,6 +667,30 @@ class _Download:
                 if self.total is None:
                     return
                 raise _Retry(f"the body ended early, after {self.written - start} bytes")
+
+    def _size_unknown(self) -> None:
+        """
+        The host announced no size, so a body cut short by a clean close would look complete.
+
+        With ``verify_gzip`` the full decode proves the file complete (every member ends in its CRC-32
+        and length trailer; a file cut short fails). Without it nothing could, so the download is refused
+        before any byte is stored. An ``ETag`` is no substitute: it is the MD5 of the bytes only for
+        single-part objects without SSE-KMS or SSE-C encryption, and a client cannot tell which it has.
+        """
+        assert self.pipeline is not None
+        if not self.verify_gzip:
+            raise AsanaDownloadError(
+                f"Download of Asana organization export {self.export_gid} refused: the download host sent no "
+                "Content-Length, so a transfer cut short would look complete, and with verify_gzip=False "
+                f"nothing else can prove the file whole. Nothing was stored at {self.uri}. Pass "
+                "verify_gzip=True (a full gzip decode proves it complete), or find what strips "
+                "Content-Length between the worker and the download host (a proxy)."
+            )
+        if not self.pipeline.size_unknown:
+            log.warning(
+                "The download host sent no Content-Length: the gzip decode is what proves the file complete."
+            )
+        self.pipeline.size_unknown = True
 
     def _restart(self) -> None:
         assert self.pipeline is not None

@@ -19,8 +19,16 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow.sdk import BaseHook
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
-from airflow_provider_asana.hooks._api import ApiRequest, build_request, parse_response, retry_kwargs, transport_error
-from airflow_provider_asana.hooks._settings import ConnectionSettings, validate_gid
+from airflow_provider_asana.hooks._api import (
+    NOT_ASANA_ADVICE,
+    ApiRequest,
+    build_request,
+    json_type,
+    parse_response,
+    retry_kwargs,
+    transport_error,
+)
+from airflow_provider_asana.hooks._settings import ConnectionSettings, is_gid, validate_gid
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -30,6 +38,8 @@ __all__ = ["AsanaAPIError", "AsanaHook", "AsanaTransportError", "EXPORT_FIELDS"]
 #: The fields asked for by default: the OrganizationExport resource omits some unless asked.
 EXPORT_FIELDS: tuple[str, ...] = ("created_at", "download_url", "organization", "organization.name", "state")
 _EXPORT_KEYS = ("gid", "resource_type", "created_at", "state", "download_url", "organization")
+#: The fields list_workspaces asks for by default.
+WORKSPACE_FIELDS: tuple[str, ...] = ("name", "is_organization")
 
 # One semaphore per (event loop, token): caps requests in flight per token below Asana's 50 concurrent GETs,
 # however many triggers share the loop.
@@ -74,9 +84,9 @@ class AsanaHook(BaseHook):
         from airflow.sdk.log import mask_secret
 
         conn = self.get_connection(self.asana_conn_id)
-        settings = ConnectionSettings.from_connection(conn, conn.extra_dejson)
-        mask_secret(settings.token)
-        return settings
+        for secret in _token_forms(conn.password):
+            mask_secret(secret)
+        return ConnectionSettings.from_connection(conn, conn.extra_dejson)
 
     async def aget_settings(self) -> ConnectionSettings:
         """The parsed connection, looked up without blocking the event loop."""
@@ -84,15 +94,23 @@ class AsanaHook(BaseHook):
             from airflow.sdk.log import amask_secret
 
             conn = await self.aget_connection(self.asana_conn_id)
+            for secret in _token_forms(conn.password):
+                await amask_secret(secret)
             settings = ConnectionSettings.from_connection(conn, await conn.aextra_dejson())
-            await amask_secret(settings.token)
             self.__dict__["settings"] = settings
         return self.__dict__["settings"]
 
     @cached_property
     def session(self) -> requests.Session:
-        """The hook's one ``requests.Session``: pooled, reused connections."""
-        return requests.Session()
+        """
+        The hook's one ``requests.Session``: pooled, reused connections.
+
+        Proxies and CA bundles still come from the environment (``HTTPS_PROXY``, ``NO_PROXY``,
+        ``REQUESTS_CA_BUNDLE``); credentials from ``~/.netrc`` never replace the connection's token.
+        """
+        session = requests.Session()
+        session.auth = _connection_token_only
+        return session
 
     def get_conn(self) -> requests.Session:
         """Return the hook's HTTP session."""
@@ -153,15 +171,20 @@ class AsanaHook(BaseHook):
 
     # -- Asana resources ----------------------------------------------------------------------------
 
-    def list_workspaces(self, *, opt_fields: Sequence[str] | str = ("name", "is_organization")) -> list[dict]:
-        """List the workspaces and organizations the token sees: where to find an export's organization gid."""
-        return list(self.paginate("/workspaces", params={"opt_fields": opt_fields}))
+    def list_workspaces(self, *, opt_fields: Sequence[str] | str | None = WORKSPACE_FIELDS) -> list[dict]:
+        """
+        List the workspaces and organizations the token sees: where to find an export's organization gid.
+
+        :param opt_fields: Fields to return; ``None`` means the default, name and is_organization.
+        """
+        fields = WORKSPACE_FIELDS if opt_fields is None else opt_fields
+        return list(self.paginate("/workspaces", params={"opt_fields": fields}))
 
     def create_organization_export(
         self,
         organization_gid: str | None = None,
         *,
-        opt_fields: Sequence[str] | str = EXPORT_FIELDS,
+        opt_fields: Sequence[str] | str | None = EXPORT_FIELDS,
         opt_pretty: bool = False,
     ) -> dict[str, Any]:
         """
@@ -171,9 +194,10 @@ class AsanaHook(BaseHook):
         failures are.
 
         :param organization_gid: The organization's gid; defaults to the connection's ``workspace`` extra.
-        :param opt_fields: Fields to return; every OrganizationExport field by default.
+        :param opt_fields: Fields to return; every OrganizationExport field by default (also for ``None``).
         :param opt_pretty: Ask Asana for pretty-printed JSON.
         :return: The OrganizationExport: gid, resource_type, created_at, state, download_url, organization.
+        :raises AsanaAPIError: Asana refused, or answered without an export and its gid.
         """
         organization_gid = self.resolve_organization_gid(organization_gid)
         body = self.run(
@@ -182,7 +206,7 @@ class AsanaHook(BaseHook):
             params=_export_params(opt_fields, opt_pretty),
             json={"data": {"organization": organization_gid}},
         )
-        return _export(body, opt_fields)
+        return _export(body, opt_fields, "POST /organization_exports")
 
     def resolve_organization_gid(self, organization_gid: str | None = None) -> str:
         """
@@ -202,26 +226,33 @@ class AsanaHook(BaseHook):
         return validate_gid(organization_gid, "organization_gid")
 
     def get_organization_export(
-        self, export_gid: str, *, opt_fields: Sequence[str] | str = EXPORT_FIELDS, opt_pretty: bool = False
+        self,
+        export_gid: str,
+        *,
+        opt_fields: Sequence[str] | str | None = EXPORT_FIELDS,
+        opt_pretty: bool = False,
     ) -> dict[str, Any]:
         """
         Read an organization export's state (and, once ``finished``, a fresh download URL).
 
         :param export_gid: The gid the create call returned.
-        :param opt_fields: Fields to return; every OrganizationExport field by default.
+        :param opt_fields: Fields to return; every OrganizationExport field by default (also for ``None``).
         :param opt_pretty: Ask Asana for pretty-printed JSON.
+        :raises AsanaAPIError: Asana refused, or answered without an export and its gid.
         """
         export_gid = validate_gid(export_gid, "export_gid")
-        body = self.run("GET", f"/organization_exports/{export_gid}", params=_export_params(opt_fields, opt_pretty))
-        return _export(body, opt_fields)
+        endpoint = f"/organization_exports/{export_gid}"
+        body = self.run("GET", endpoint, params=_export_params(opt_fields, opt_pretty))
+        return _export(body, opt_fields, f"GET {endpoint}")
 
     async def aget_organization_export(
-        self, export_gid: str, *, opt_fields: Sequence[str] | str = EXPORT_FIELDS
+        self, export_gid: str, *, opt_fields: Sequence[str] | str | None = EXPORT_FIELDS
     ) -> dict[str, Any]:
         """Async twin of :meth:`get_organization_export`, for triggers."""
         export_gid = validate_gid(export_gid, "export_gid")
-        body = await self.arun("GET", f"/organization_exports/{export_gid}", params=_export_params(opt_fields, False))
-        return _export(body, opt_fields)
+        endpoint = f"/organization_exports/{export_gid}"
+        body = await self.arun("GET", endpoint, params=_export_params(opt_fields, False))
+        return _export(body, opt_fields, f"GET {endpoint}")
 
     def download_organization_export(
         self,
@@ -355,14 +386,55 @@ def _never_connected(error: requests.ConnectionError) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
-def _export_params(opt_fields: Sequence[str] | str, opt_pretty: bool) -> dict[str, Any]:
+def _connection_token_only(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """
+    The session's ``auth``: leaves the request's own ``Authorization`` header (the connection's token) alone.
+
+    A session without ``auth`` lets ``requests`` put ``~/.netrc`` credentials for the API host in its place
+    (``Session.prepare_request`` calls ``get_netrc_auth`` when ``trust_env`` is on and no auth is set).
+    Setting an auth turns off only that; ``trust_env`` stays on for proxies and CA bundles.
+    """
+    return request
+
+
+def _token_forms(password: Any) -> list[str]:
+    """The connection's password as stored and as sent (stripped): both are masked before any check."""
+    if not isinstance(password, str):
+        return []
+    return [value for value in dict.fromkeys((password.strip(), password)) if value]
+
+
+def _export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> dict[str, Any]:
+    if opt_fields is None:
+        opt_fields = EXPORT_FIELDS
     fields = opt_fields if isinstance(opt_fields, str) else ",".join(opt_fields)
     return {"opt_fields": fields or None, "opt_pretty": True if opt_pretty else None}
 
 
-def _export(body: dict[str, Any], opt_fields: Sequence[str] | str) -> dict[str, Any]:
-    export = dict(body.get("data") or {})
-    if opt_fields == EXPORT_FIELDS:
+def _export(body: dict[str, Any], opt_fields: Sequence[str] | str | None, call: str) -> dict[str, Any]:
+    """The OrganizationExport in ``body``; :class:`AsanaAPIError` if there is none (a wrong host, a proxy)."""
+    data = body.get("data")
+    problem = _not_an_export(data)
+    if problem:
+        raise AsanaAPIError(
+            f"Asana {call} answered with {problem}: there is no organization export gid. {NOT_ASANA_ADVICE}"
+        )
+    export = dict(data)
+    if opt_fields is None or opt_fields == EXPORT_FIELDS:
         for key in _EXPORT_KEYS:
             export.setdefault(key, None)
     return export
+
+
+def _not_an_export(data: Any) -> str | None:
+    """What keeps an answer's ``data`` from being an OrganizationExport, or None if it is one."""
+    if data is None:
+        return "no 'data'"
+    if not isinstance(data, dict):
+        return f"a JSON {json_type(data)} as its 'data', not an object"
+    gid = data.get("gid")
+    if gid is None:
+        return "an export without a 'gid'"
+    if not is_gid(gid):
+        return f"an export whose gid {gid!r:.40} is not a digit string"
+    return None

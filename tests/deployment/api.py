@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,9 +18,10 @@ from urllib.parse import quote
 
 import requests
 
-from tests.deployment.stack import CheckFailed, Proc, StackError, say, wait_for
+from tests.deployment.stack import Proc, StackError, wait_for
 
 TERMINAL_RUN_STATES = ("success", "failed")
+logger = logging.getLogger(__name__)
 
 
 class AirflowAPI:
@@ -84,7 +86,7 @@ class AirflowAPI:
         when = logical_date or datetime.datetime.now(datetime.timezone.utc)
         body = {"logical_date": when.isoformat(), "conf": conf or {}}
         run = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        say(f"triggered {dag_id} run {run['dag_run_id']} (conf {conf or {}})")
+        logger.info("triggered %s run %s (conf %s)", dag_id, run["dag_run_id"], conf or {})
         return run
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -120,7 +122,7 @@ class AirflowAPI:
             run = self.run(dag_id, run_id)
             states = {t: ti["state"] for t, ti in self.task_instances(dag_id, run_id).items()}
             if states != last:
-                say(f"  {dag_id} {run_id}: run {run['state']}, tasks {states}")
+                logger.info("  %s %s: run %s, tasks %s", dag_id, run_id, run["state"], states)
                 last.clear()
                 last.update(states)
             return run if run["state"] in TERMINAL_RUN_STATES else None
@@ -138,7 +140,7 @@ class AirflowAPI:
                 return None
             run_state = self.run(dag_id, run_id)["state"]
             if ti["state"] not in states and run_state in TERMINAL_RUN_STATES:
-                raise CheckFailed(f"run {run_id} ended {run_state} with {task_id} {ti['state']}, never {states}")
+                raise AssertionError(f"run {run_id} ended {run_state} with {task_id} {ti['state']}, never {states}")
             return ti if ti["state"] in states else None
 
         return wait_for(f"{dag_id}.{task_id} in {run_id} to be {'/'.join(states)}", reached, timeout=timeout,
@@ -184,7 +186,7 @@ class EmulatorControl:
         return self._call("GET", "faults")
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
-        say(f"emulator faults on: {faults}")
+        logger.info("emulator faults on: %s", faults)
         return self._call("PUT", "faults", faults)
 
     def clear_faults(self) -> None:

@@ -2,9 +2,9 @@
 The processes of the deployment under test, each started, watched and stopped by pid.
 
 Everything lives in one temporary directory: PostgreSQL's cluster, Redis' working directory, the Airflow
-home (config, task logs), the emulator's export cache, one log file per process. The harness makes
+home (config, task logs), the emulator's export cache, one log file per process. The test session makes
 itself a *child subreaper* (Linux ``PR_SET_CHILD_SUBREAPER``), so a process orphaned by a kill (a task
-runner whose supervisor was SIGKILLed, say) is re-parented to the harness instead of init and is still
+runner whose supervisor was SIGKILLed, say) is re-parented to the test session instead of init and is still
 found, and killed by its pid, at the end.
 """
 
@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import glob
 import json
+import logging
 import os
 import pwd
 import secrets
@@ -35,8 +36,8 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
 VENV_BIN = Path(sys.executable).parent
-STARTED = time.monotonic()
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 #: Seconds between export state checks in the example Dags (read at parse time from the environment).
 POKE_INTERVAL = "2"
@@ -51,15 +52,6 @@ RETRY_DELAY_SECONDS = 10
 
 class StackError(RuntimeError):
     """A component did not start, or a wait ran out; the message names it and quotes its log."""
-
-
-class CheckFailed(AssertionError):
-    """A scenario's check failed; the message says what was expected and what was seen."""
-
-
-def say(message: str) -> None:
-    """Print a progress line, stamped with the seconds since the run began."""
-    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
 
 
 def free_port() -> int:
@@ -126,7 +118,7 @@ class Proc:
                 **kwargs,
             )
         Proc.registry.append(self)
-        say(f"started {self.name} (pid {self.pid})")
+        logger.info("started %s (pid %d)", self.name, self.pid)
         return self
 
     @property
@@ -137,6 +129,11 @@ class Proc:
     @property
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    def restarted(self) -> Proc:
+        """Start the same command again, as a new process logging to ``<name>-restarted.log``."""
+        return Proc(f"{self.name}-restarted", self.argv, env=self.env, log_dir=self.log_path.parent, cwd=self.cwd,
+                    user=self.user).start()  # fmt: skip
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -178,7 +175,7 @@ class Proc:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                say(f"{self.name} (pid {self.pid}) ignored signal {sig} for {timeout:.0f} s: SIGKILL")
+                logger.warning("%s (pid %d) ignored signal %d for %.0f s: SIGKILL", self.name, self.pid, sig, timeout)
         kill_processes(family)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
@@ -200,7 +197,7 @@ def kill_processes(processes: Iterable[psutil.Process]) -> list[int]:
 
 
 def reap_orphans() -> None:
-    """Collect zombies re-parented to the harness (never the children a ``Popen`` waits for)."""
+    """Collect zombies re-parented to the test session (never the children a ``Popen`` waits for)."""
     managed = {p.pid for p in Proc.registry if p.popen is not None}
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process().children():
@@ -232,7 +229,8 @@ def run(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, ti
     if result.returncode != 0:
         tail = "\n".join(f"    | {line}" for line in output.splitlines()[-30:])
         raise StackError(f"`{' '.join(map(str, argv))}` failed (exit {result.returncode}):\n{tail}")
-    say(f"ran {Path(str(argv[0])).name} {' '.join(map(str, argv[1:3]))} ... ({time.monotonic() - started:.1f} s)")
+    elapsed = time.monotonic() - started
+    logger.info("ran %s %s ... (%.1f s)", Path(str(argv[0])).name, " ".join(map(str, argv[1:3])), elapsed)
     return output
 
 
@@ -253,18 +251,23 @@ def wait_for(
     """
     Call ``check`` until it returns something truthy; return that.
 
+    Progress goes to this module's logger (``pytest -o log_cli=true`` shows it live).
+
     :raises StackError: after ``timeout`` seconds, or as soon as one of ``procs`` exits, naming what was
         awaited and quoting the tail of each of ``procs``' logs. Exceptions of ``check`` count as "not yet"
-        (the last one is quoted).
+        (the last one is quoted); an ``AssertionError`` (a check that failed) is raised at once.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last_error: BaseException | None = None
+    logger.info("waiting for %s (at most %.0f s)", what, timeout)
     while True:
         try:
             value = check()
             if value:
+                logger.info("... %s: done in %.1f s", what, time.monotonic() - started)
                 return value
-        except (CheckFailed, StackError):
+        except (AssertionError, StackError):
             raise
         except Exception as e:  # noqa: BLE001 - not ready yet
             last_error = e
@@ -576,15 +579,23 @@ class Stack:
     def proc(self, name: str) -> Proc:
         return self.components[name]
 
+    def procs(self) -> list[Proc]:
+        """The Airflow components in service, then the services (PostgreSQL, Redis, moto, the emulator)."""
+        services = (self.postgres, self.redis, self.moto, self.emulator)
+        return [*self.components.values(), *(s.proc for s in services if s.proc is not None)]
+
     def memory_report(self) -> str:
         """Resident memory per running process tree (for sizing)."""
-        procs = [*self.components.values()]
-        procs += [s.proc for s in (self.postgres, self.redis, self.moto, self.emulator) if s.proc is not None]
-        parts = [f"{p.name} {p.rss_mib():.0f}" for p in procs if p.running]
+        parts = [f"{p.name} {p.rss_mib():.0f}" for p in self.procs() if p.running]
         return "resident memory, MiB (process + children): " + ", ".join(parts)
 
+    def log_tails(self, lines: int = 25) -> str:
+        """The last lines of each process' log, for a failure report."""
+        return "\n".join(f"{p.name} ({'running' if p.running else 'exited'}, pid {p.pid}), {p.log_path}:\n"
+                         f"{p.tail(lines)}" for p in self.procs())  # fmt: skip
+
     def close(self) -> None:
-        say("stopping every process started (by pid)")
+        logger.info("stopping every process started (by pid)")
         for name, proc in reversed(list(self.components.items())):
             with contextlib.suppress(Exception):
                 proc.stop(timeout=20)
@@ -599,9 +610,9 @@ class Stack:
         leftovers = psutil.Process().children(recursive=True)
         if leftovers:
             names = ", ".join(f"{p.pid} {p.name()}" for p in leftovers if p.is_running())
-            say(f"killing leftover descendants by pid: {names}")
+            logger.warning("killing leftover descendants by pid: %s", names)
             kill_processes(leftovers)
         if self.keep:
-            say(f"KEEP=1: kept {self.root}")
+            logger.warning("KEEP=1: kept %s", self.root)
         else:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -277,6 +277,18 @@ def test_ignore_range_answers_200_with_everything(api: Api) -> None:
     assert len(response.content) == 64 << 10
 
 
+def test_omit_content_length_sends_the_body_until_the_connection_closes(api: Api) -> None:
+    _, url = api.finished_export()
+    whole = requests.get(url, timeout=10)
+    api.emulator.set_faults(omit_content_length=True)
+
+    response = requests.get(url, timeout=10)
+
+    assert "Content-Length" not in response.headers and "Transfer-Encoding" not in response.headers
+    assert response.headers["Connection"] == "close"
+    assert response.content == whole.content
+
+
 def test_slow_download_throttles_the_body(api: Api) -> None:
     _, url = api.finished_export()
     api.emulator.set_faults(slow_download_bps=256 << 10)
@@ -296,6 +308,7 @@ def test_faults_are_off_by_default() -> None:
     assert not any(faults.take(name) for name in counters)
     assert (faults.latency, faults.forbidden, faults.non_enterprise, faults.export_state) == (0.0, False, False, None)
     assert (faults.truncate_gzip, faults.ignore_range, faults.slow_download_bps) == (False, False, None)
+    assert faults.omit_content_length is False
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import socket
 import stat
 import traceback
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -116,8 +117,10 @@ def test_read_timeout_mid_body_resumes_with_range(start, dest):
 
 
 def test_url_expiring_during_the_download_is_refreshed(start, dest):
-    emu, hook, gid = start(export_size=MIB, url_ttl=0.4)
-    emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=0.8)
+    # A TTL that outlives the first request's start even on a loaded machine (a garbage collection in a big
+    # test process can take half a second), and a stall that outlives the TTL.
+    emu, hook, gid = start(export_size=MIB, url_ttl=1.5)
+    emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=2.0)
 
     hook.download_organization_export(gid, dest)
 
@@ -211,6 +214,43 @@ def test_truncated_gzip_lands_when_verification_is_off(start, dest):
             pass
 
 
+def test_unknown_size_is_refused_when_verification_is_off(start, dest):
+    """
+    Without Content-Length a body cut short ends like a whole one; with verify_gzip=False nothing else could
+    tell, so the download is refused before any byte is stored.
+    """
+    emu, hook, gid = start(export_size=MIB)
+    emu.set_faults(omit_content_length=True, drop_download=1, drop_after_bytes=300_000)
+
+    with pytest.raises(AsanaDownloadError, match="sent no Content-Length") as raised:
+        hook.download_organization_export(gid, dest, verify_gzip=False)
+
+    assert "verify_gzip=True" in str(raised.value) and "X-Amz" not in str(raised.value)
+    assert emu.download_base not in str(raised.value)
+    assert os.listdir(dest.parent) == []
+    assert [r.status for r in downloads(emu)] == [200]
+
+
+def test_unknown_size_body_cut_short_fails_the_gzip_check(start, dest):
+    """With verify_gzip=True the decode proves the file complete: a clean early close is a truncation."""
+    emu, hook, gid = start(export_size=MIB)
+    emu.set_faults(omit_content_length=True, drop_download=1, drop_after_bytes=300_000)
+
+    with pytest.raises(AsanaDownloadError, match="truncated.*no Content-Length"):
+        hook.download_organization_export(gid, dest)
+
+    assert os.listdir(dest.parent) == []
+
+
+def test_unknown_size_lands_when_the_gzip_check_proves_it_complete(start, dest):
+    emu, hook, gid = start(export_size=MULTI_MEMBER_SIZE)
+    emu.set_faults(omit_content_length=True)
+
+    result = hook.download_organization_export(gid, dest)
+
+    assert same_bytes(dest, emu.export_file(gid)) and result["bytes"] == MULTI_MEMBER_SIZE
+
+
 @pytest.mark.parametrize("faults", [{"truncate_gzip": True}, {"expire_urls": 100}, {"drop_download": 100}])
 def test_failed_run_leaves_existing_destination_untouched(start, dest, faults):
     emu, hook, gid = start(export_size=MIB)
@@ -270,6 +310,38 @@ def test_directory_destination_is_refused(start, tmp_path):
     with pytest.raises(AsanaDownloadError, match="is a directory"):
         hook.download_organization_export(gid, tmp_path, overwrite=True)
     assert emu.requests == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_destination_ending_in_a_slash_is_refused_before_any_request(start, tmp_path, existing):
+    """It would otherwise land as a file named after the folder (``.../asana`` instead of ``.../asana/x``)."""
+    emu, hook, gid = start()
+    folder = tmp_path / "asana"
+    if existing:
+        folder.mkdir()
+
+    with pytest.raises(ValueError, match="ends in '/'") as raised:
+        hook.download_organization_export(gid, f"file://{folder}/", overwrite=True)
+
+    assert f"Name the file, e.g. file://{folder}/organization_export.json.gz." in str(raised.value)
+    assert emu.requests == []
+    assert os.listdir(tmp_path) == (["asana"] if existing else [])
+    assert not folder.is_file()
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        "s3://aws_conn@bucket/prefix/",
+        "/data/asana/",
+        "gs://gcp_conn@bucket/",
+        ObjectStoragePath("s3://aws_conn@bucket/"),
+    ],
+)
+def test_folder_destination_is_refused_naming_the_file_to_add(destination):
+    expected = r"ends in '/'.*Name the file, e.g. .*/organization_export\.json\.gz\.$"
+    with pytest.raises(ValueError, match=expected):
+        AsanaHook(asana_conn_id="not_looked_up").download_organization_export("1", destination)
 
 
 @pytest.mark.parametrize(
@@ -370,14 +442,30 @@ def test_memory_stays_bounded(start, dest):
 def test_interrupted_task_leaves_nothing_behind(start, dest):
     """A task kill surfaces as an exception in the task's thread (here KeyboardInterrupt): all is cleaned up."""
     emu, hook, gid = start(export_size=MIB)
-    emu.set_faults(slow_download_bps=1_000_000)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
+    emu.set_faults(slow_download_bps=200_000)  # about 5 s for the file: the interrupt lands mid-transfer
+    started = threading.Event()
+    asked_before = len(api_calls(emu))
+
+    def interrupt_once_writing() -> None:
+        # Interrupt mid-transfer (the fresh-URL call is logged when it ends, just before the download starts),
+        # not after a fixed delay that a loaded machine may not reach.
+        deadline = time.monotonic() + 30
+        while not started.is_set() and time.monotonic() < deadline:
+            if len(api_calls(emu)) > asked_before:
+                started.set()
+                time.sleep(0.5)
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=interrupt_once_writing, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             hook.download_organization_export(gid, dest)
     finally:
-        timer.cancel()
+        started.set()
+        watcher.join()
 
     assert os.listdir(dest.parent) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("asana-export-")]

@@ -5,13 +5,16 @@ ObjectStoragePath support) and a filesystem without deferred commits (fsspec's m
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import threading
 
 import pytest
 
 from airflow.sdk import ObjectStoragePath
 from airflow_provider_asana.exceptions import AsanaDownloadError
+from airflow_provider_asana.hooks._atomic_write import _refused_as_existing, make_writer
 from airflow_provider_asana.hooks.asana import AsanaHook
 from tests.transfers.download_support import connect, finished_export, moto_server, s3_bucket
 
@@ -122,6 +125,97 @@ def test_s3_existing_object_refused_without_overwrite_and_untouched_by_a_failed_
     emu.clear_faults()
     result = hook.download_organization_export(gid, DEST, overwrite=True)
     assert hashlib.sha256(s3.get_object(Bucket="bucket", Key=KEY)["Body"].read()).hexdigest() == result["sha256"]
+
+
+# -- overwrite=False is enforced by S3 itself: a conditional write ---------------------------------------
+
+
+@pytest.fixture
+def other_s3_filesystem(moto_endpoint):
+    """An independent s3fs filesystem on an event loop of its own: a second worker writing the same bucket."""
+    import s3fs
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="other-worker-loop", daemon=True)
+    thread.start()
+    fs = s3fs.S3FileSystem(
+        key="testing",
+        secret="testing",
+        endpoint_url=moto_endpoint,
+        client_kwargs={"region_name": "us-east-1"},
+        loop=loop,
+        skip_instance_cache=True,
+    )
+    yield fs
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.mark.parametrize("size", [1 * MIB, 20 * MIB], ids=["PutObject", "CompleteMultipartUpload"])
+def test_s3_second_writer_cannot_replace_what_the_first_committed(s3, other_s3_filesystem, size):
+    """
+    Two writers of the same key, overwrite=False, the first committing while the second is already
+    committing (after its existence check, before its upload completes): S3 refuses the second, and the
+    first's bytes remain. An existence check alone cannot see the first writer; only the store can.
+    """
+    path = ObjectStoragePath(DEST)
+    first = make_writer(other_s3_filesystem, path.path, DEST, overwrite=False)
+    second = make_writer(path.fs, path.path, DEST, overwrite=False)
+    first_bytes, second_bytes = b"1" * size, b"2" * size
+    for writer, data in ((first, first_bytes), (second, second_bytes)):
+        writer.open()
+        writer.write(data)
+
+    raced: list[str] = []
+
+    def first_commits_now(model, **_) -> None:
+        if not raced:
+            raced.append(model.name)
+            first.commit()
+
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        path.fs.s3.meta.events.register(f"before-call.s3.{operation}", first_commits_now)
+
+    with pytest.raises(AsanaDownloadError, match=f"destination {DEST} already exists: pass overwrite=True"):
+        try:
+            second.commit()
+        except BaseException:
+            second.abort()
+            raise
+
+    assert raced  # the first writer did commit in the window
+    assert s3.get_object(Bucket="bucket", Key=KEY)["Body"].read() == first_bytes
+    assert multipart_uploads(s3) == []  # the refused upload was aborted
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "refused"),
+    [
+        ("PreconditionFailed", 412, True),
+        ("ConditionalRequestConflict", 409, True),
+        ("AccessDenied", 403, False),
+    ],
+)
+def test_s3_refusals_of_a_conditional_write_mean_already_exists(code, status, refused):
+    """What s3fs raises for S3's answers (moto only sends the 412): a 409 conflict is another writer too."""
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    answer = {"Error": {"Code": code, "Message": "m", "Condition": "If-None-Match"}}
+    metadata = {"ResponseMetadata": {"HTTPStatusCode": status}}
+    error = translate_boto_error(ClientError({**answer, **metadata}, "PutObject"))
+
+    assert _refused_as_existing(error) is refused
+
+
+def test_s3_overwrite_true_replaces_without_a_condition(s3):
+    s3.put_object(Bucket="bucket", Key=KEY, Body=b"the previous export")
+    path = ObjectStoragePath(DEST)
+    writer = make_writer(path.fs, path.path, DEST, overwrite=True)
+    writer.open()
+    writer.write(b"new")
+    writer.commit()
+    assert s3.get_object(Bucket="bucket", Key=KEY)["Body"].read() == b"new"
 
 
 # -- a filesystem whose files ignore autocommit=False: a temporary key, then mv ------------------------
