@@ -8,15 +8,22 @@ on two HTTP servers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_asana.emulator.cache import Artifact, ExportCache
-from airflow_provider_asana.emulator.directory import BUSINESS_ORG, ENTERPRISE_ORG, PERSONAL_WORKSPACE
+from airflow_provider_asana.emulator.directory import (
+    BUSINESS_ORG,
+    ENTERPRISE_ORG,
+    PERSONAL_WORKSPACE,
+    Workspace,
+)
 from airflow_provider_asana.emulator.exportfile import MIN_SIZE
 from airflow_provider_asana.emulator.faults import Faults
 from airflow_provider_asana.emulator.formats import iso8601_ms
@@ -206,6 +213,22 @@ class EmulatorApp:
     def mint_url(self, gid: str) -> str:
         """A fresh presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
         return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
+
+    def create_export(self, organization: Workspace) -> Export:
+        """
+        Start the next export of ``organization``. A later export of its sequence is generated in the
+        background meanwhile, so that its first download does not wait for the whole file.
+        """
+        export = self.store.create(organization, self._export_size)
+        if export.sequence:
+            name = f"asana-emulator-prepare-{export.gid}"
+            threading.Thread(target=self._prepare, args=(export,), name=name, daemon=True).start()
+        return export
+
+    def _prepare(self, export: Export) -> None:
+        # A failure shows again, with its cause, when the file is asked for.
+        with contextlib.suppress(Exception):
+            self.cache.export(export.size, self.seed, export=export.sequence, rates=self.change_rates)
 
     def artifact(self, export: Export) -> Artifact:
         """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +51,21 @@ def test_each_export_of_an_organization_serves_the_next_of_its_sequence(
     }
     assert set(_rows(emulator.export_changes(first).read_text()).values()) == {"insert"}
     assert [emulator.exports[gid]["sequence"] for gid in (first, second)] == [0, 1]
+
+
+def test_a_later_export_is_generated_as_soon_as_it_is_created(
+    asana_emulator_factory: Callable[..., AsanaEmulator], tmp_path: Path
+) -> None:
+    emulator = asana_emulator_factory(cache_dir=tmp_path)
+    api = Api(emulator)
+    api.finished_export()
+    api.create_export()
+
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("export-*-e1.json.gz")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert [path.name for path in tmp_path.glob("export-*-e1.json.gz")] == [f"export-{64 << 10}-0-e1.json.gz"]
 
 
 def test_a_new_export_size_starts_a_new_sequence(api: Api) -> None:
