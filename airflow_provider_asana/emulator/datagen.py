@@ -145,6 +145,8 @@ class MemberRecords:
         self._encode = encoder.encode
         self._names: dict[int, str] = {}
         self._record_era = 0
+        #: When the export that first shows the current entry was taken.
+        self._horizon = 0
         self._build: dict[str, Callable[[int, int, dict[str, Any]], None]] = {
             "Domain": self._domain, "User": self._user, "VerifiedEmail": self._verified_email,
             "DomainUser": self._domain_user, "MyTasks": self._my_tasks, "Team": self._team,
@@ -178,10 +180,14 @@ class MemberRecords:
         lifecycle = self._lifecycle
         if lifecycle is None or entry < lifecycle.bounds[0]:
             self._clock += 1 + int(self._rng.random() * self._spread)
-            created = self._clock
+            created, self._horizon = self._clock, self._timeline.export_time(0)
             era = 3 if self.member else 0 if entry < LATE_SMALL else 1 if entry < LATE_LARGE else 2
         else:
-            created, era = self._insert_time(lifecycle, entry), INSERTED
+            export = lifecycle.created_in(entry)
+            first, last = lifecycle.bounds[export - 1], lifecycle.bounds[export]
+            # Inserts of export ``k`` are created in the day before it, evenly spaced.
+            self._horizon = self._timeline.export_time(export)
+            created, era = self._horizon - DAY + (entry - first + 1) * DAY // (last - first + 1), INSERTED
         record = self._record(entry, kind, created, era)
         bad = self._bad and (entry == 3 or unit(self.seed, self.member, entry, 7) < BAD_LINE_RATE)
         prefix = self._bad_line(entry) if bad else b""
@@ -192,12 +198,6 @@ class MemberRecords:
                 when = self._timeline.export_time(export)
                 update_record(record, kind, event == TRASH, self.seed, self.member, entry, when)
         return Line(prefix + self._encode(record).encode() + b"\n", record["__type"], bad)
-
-    def _insert_time(self, lifecycle: Lifecycle, entry: int) -> int:
-        """Inserts of export ``k`` are created in the day before it, evenly spaced."""
-        export = lifecycle.created_in(entry)
-        first, last = lifecycle.bounds[export - 1], lifecycle.bounds[export]
-        return self._timeline.export_time(export - 1) + (entry - first + 1) * DAY // (last - first + 1)
 
     def _bad_line(self, entry: int) -> bytes:
         form = _BAD_LINES[int(unit(self.seed, self.member, entry, 8) * len(_BAD_LINES))]
@@ -212,9 +212,7 @@ class MemberRecords:
             "__creation_time": stamp(created),
         }
         if info.trashable and born_trashed(self.seed, self.member, entry):
-            end = created + DAY if era == INSERTED else self._timeline.export_time(0)
-            trashed = created + 60 + int(self._rng.random() * min(90 * DAY, max(60, end - created - 120)))
-            record["__trashed_at"] = stamp(trashed)
+            record["__trashed_at"] = stamp(self._after(created, 90 * DAY))
             record["__trashed_by"] = user_id(int(self._rng.random() * USERS))
         builder = self._build.get(kind)
         if builder is None:
@@ -230,6 +228,17 @@ class MemberRecords:
         return record
 
     # Helpers drawing from the entry's random numbers.
+
+    def _after(self, created: int, within: int) -> int:
+        """A moment up to ``within`` seconds after ``created`` and before the export that first shows it."""
+        return created + 60 + self._within(created, within)
+
+    def _before_export(self, created: int, within: int) -> int:
+        """A moment up to ``within`` seconds before the export that first shows it, after ``created``."""
+        return self._horizon - 60 - self._within(created, within)
+
+    def _within(self, created: int, within: int) -> int:
+        return int(self._rng.random() * max(0, min(within, self._horizon - created - 120)))
 
     def _id(self, entry: int) -> int:
         return object_id(self.member, entry)
@@ -268,7 +277,7 @@ class MemberRecords:
         rnd = self._rng.random
         opening = self.member == 0 and entry < user_entry(USERS)
         self._names[entry] = person((entry - 1) // len(USER_GROUP) if opening else int(rnd() * 1e6))
-        session = (self._timeline.export_time(0) - int(rnd() * 30 * DAY)) * 1000 + int(rnd() * 1000)
+        session = self._before_export(created, 30 * DAY) * 1000 + int(rnd() * 1000)
         record.update(
             name=self._names[entry], is_claimed=True, claimed_time=stamp(created + 30 + int(rnd() * 600)),
             last_session_creation_time=session, deactivated=rnd() < 0.04,
@@ -289,7 +298,7 @@ class MemberRecords:
             task_list=self._id(user + 3), active=rnd() > 0.04,
             notification_verified_email=self._id(user + 1),
             is_admin=self.member == 0 and user < user_entry(3),
-            approximate_last_activity_time=stamp(self._timeline.export_time(0) - int(rnd() * 60 * DAY)),
+            approximate_last_activity_time=stamp(self._before_export(created, 60 * DAY)),
         )  # fmt: skip
 
     def _my_tasks(self, entry: int, created: int, record: dict[str, Any]) -> None:
@@ -347,7 +356,7 @@ class MemberRecords:
         self._names[entry] = name
         followers = self._followers(creator)
         if rnd() < 0.45:
-            record["completed"] = stamp(created + 600 + int(rnd() * 30 * DAY))
+            record["completed"] = stamp(self._after(created, 30 * DAY))
         record.update(
             creator_du=creator, followers_du=followers, name=name,
             schedule_status=_SCHEDULE[int(rnd() * len(_SCHEDULE))], domain=DOMAIN_ID,

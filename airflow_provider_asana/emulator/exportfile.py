@@ -93,7 +93,7 @@ def write_export(
     originals: list[int | None] = [None] * len(targets) if sized or plan is None else list(plan)
     count = len(targets)
     jobs = [
-        MemberJob(seed, index, target, count, member_size, export, originals[index], rate_values, bad_lines)
+        MemberJob(seed, index, target, count, export, originals[index], rate_values, bad_lines)
         for index, target in enumerate(targets)
     ]
     md5, sha256 = hashlib.md5(), hashlib.sha256()

@@ -73,7 +73,6 @@ class MemberJob:
     :param index: The member.
     :param target: Its compressed size in export 0.
     :param members: Members of the export.
-    :param member_size: Compressed bytes per member in export 0.
     :param export: Which export of the sequence.
     :param originals: Objects the member holds in export 0; None to size export 0 (and find out).
     :param rates: :class:`ChangeRates` fields, in order.
@@ -84,7 +83,6 @@ class MemberJob:
     index: int
     target: int
     members: int
-    member_size: int
     export: int = 0
     originals: int | None = None
     rates: tuple[float, ...] = astuple(ChangeRates())
@@ -92,7 +90,7 @@ class MemberJob:
 
     def run(self) -> Member:
         """Build the member."""
-        timeline = Timeline(self.members, self.member_size)
+        timeline = Timeline(self.members, self.target)
         if self.originals is None:
             return build_member(self.seed, self.index, self.target, timeline)
         rates = ChangeRates(*self.rates)

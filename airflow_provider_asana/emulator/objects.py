@@ -17,7 +17,7 @@ HISTORY = 4 * 365 * 86_400
 DAY = 86_400
 #: Expected raw bytes per compressed byte and per record: only used to spread creation times over history.
 NOMINAL_RATIO = 6
-NOMINAL_RECORD = 480
+NOMINAL_RECORD = 440
 FIRST_NAMES = (
     "Ava", "Liam", "Zoë", "José", "Mia", "Noah", "Łukasz", "Søren", "Amélie", "Chloé", "Mateo", "Aïcha",
     "Hiroshi", "Yuki", "Priya", "Arjun", "Olga", "Dmitri", "Fatima", "Omar", "Ngọc", "Oğuz", "Björn",
@@ -57,14 +57,16 @@ DOMAIN_ID = object_id(0, 0)
 @dataclass(frozen=True)
 class Timeline:
     """
-    When things happen: each member's objects spread over a fixed history, exports one day apart after it.
+    When things happen to one member's objects: every member gets an equal share of a fixed history (so an
+    export of any size spans the same years), its objects spread over its share; exports follow one day
+    apart.
 
     :param members: Members of the export.
-    :param member_size: Compressed bytes per member.
+    :param target: The member's compressed size in export 0.
     """
 
     members: int
-    member_size: int
+    target: int
 
     @property
     def window(self) -> int:
@@ -73,16 +75,16 @@ class Timeline:
 
     @property
     def gap(self) -> int:
-        """Mean seconds between two objects of a member."""
-        return max(2, self.window * NOMINAL_RECORD // (self.member_size * NOMINAL_RATIO))
+        """Mean seconds between two objects of the member."""
+        return max(2, self.window * NOMINAL_RECORD // (self.target * NOMINAL_RATIO))
 
     def start(self, member: int) -> int:
         """When ``member``'s first object was created."""
         return EPOCH + member * self.window
 
     def export_time(self, export: int) -> int:
-        """When export ``export`` was taken."""
-        return EPOCH + HISTORY + 3 * self.window + export * DAY
+        """When export ``export`` was taken (the last member may run a little past its share)."""
+        return EPOCH + HISTORY + self.window // 2 + export * DAY
 
 
 _days: dict[int, str] = {}

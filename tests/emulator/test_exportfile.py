@@ -217,6 +217,6 @@ def test_a_failing_worker_process_raises(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(genworker.sys, "executable", shutil.which("false"))
 
-    jobs = [MemberJob(0, index, 64 << 10, 3, 64 << 10) for index in range(3)]
+    jobs = [MemberJob(0, index, 64 << 10, 3) for index in range(3)]
     with pytest.raises(RuntimeError, match="worker stopped early"):
         list(genworker.members_in_processes(jobs, 2))
