@@ -104,11 +104,7 @@ class ExportCache:
         """
         rates = rates or ChangeRates()
         name = f"export-{size}-{seed}{self._suffix(export, rates)}{'-bad' if bad_lines else ''}.json.gz"
-        if export == 0 and not bad_lines:
-            return self._get(
-                self.directory / name, lambda out: write_export(out, size, seed, member_size=self.member_size)
-            )
-        plan = list(self.export(size, seed).plan)
+        plan = None if export == 0 and not bad_lines else list(self.export(size, seed).plan)
         return self._get(
             self.directory / name,
             lambda out: write_export(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,6 @@ class Timeline:
 
 
 _days: dict[int, str] = {}
-_clock_texts: list[str] = []
 
 
 def stamp(epoch: int) -> str:
@@ -97,9 +97,13 @@ def stamp(epoch: int) -> str:
     text = _days.get(day)
     if text is None:
         text = _days[day] = time.strftime("%Y-%m-%d ", time.gmtime(day * DAY))
-        if not _clock_texts:
-            _clock_texts.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
-    return text + _clock_texts[second]
+    return text + _clock_texts()[second]
+
+
+@functools.cache
+def _clock_texts() -> tuple[str, ...]:
+    """``HH:MM:SS`` of every second of a day (built whole, so threads never see part of it)."""
+    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
 
 
 def midnight(epoch: int) -> str:
