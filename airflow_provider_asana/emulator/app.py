@@ -41,7 +41,8 @@ class EmulatorApp:
     The emulated Asana account and its organization exports, with injectable faults.
 
     :param token: The only bearer token accepted.
-    :param export_size: Bytes of the gzip export file (exact to a few bytes, at least 1 KiB).
+    :param export_size: Bytes of the gzip export file (exact, at least 1 KiB): of export 0 of each
+        organization's sequence.
     :param polls_to_finish: An export is ``finished`` on this GET of it (``started`` on the earlier ones,
         ``pending`` when created). None: polls do not finish it.
     :param seconds_to_finish: Alternatively, ``finished`` this long after creation (``pending`` for the

@@ -65,7 +65,7 @@ def write_export(
     bad_lines: bool = False,
 ) -> ExportInfo:
     """
-    Stream export ``export`` of the sequence whose export 0 is ``size`` bytes (to within a few) for ``seed``.
+    Stream export ``export`` of the sequence of ``seed`` whose export 0 is exactly ``size`` bytes.
 
     Members are built in parallel, by worker processes for large files and threads otherwise, but
     written in order, with a few members in memory at most.

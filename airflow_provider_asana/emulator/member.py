@@ -1,10 +1,9 @@
 """
 One gzip member of an export file.
 
-In export 0 a member is sized: records are deflated until the member is ``target`` bytes long (to within a
-few), and how many objects fit becomes the member's share of the organization for the whole sequence. In a
-later export the member holds exactly those objects (less the deleted, plus its inserts), whatever size
-that makes. Both deflate at :data:`LEVEL`, gzip's default, as Asana's exports presumably are.
+In export 0 a member is sized: records are deflated until the member is ``target`` bytes long, and how many
+objects fit becomes the member's share of the organization for the whole sequence. In a later export the
+member holds exactly those objects (less the deleted, plus its inserts), whatever size that makes. Both deflate at :data:`LEVEL`, gzip's default, as Asana's exports presumably are.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ _FINISH = 2
 _FEXTRA = 0x04
 _PAD_ID = b"EP"
 _MAX_PAD = 0xFFFF
+#: XLEN, then one subfield's id and length.
+_MIN_PAD = 6
 
 
 @dataclass
@@ -101,7 +102,7 @@ class MemberJob:
 
 def build_member(seed: int, index: int, target: int, timeline: Timeline) -> Member:
     """
-    Member ``index`` of export 0, ``target`` bytes long (to within a few bytes).
+    Member ``index`` of export 0, exactly ``target`` bytes long.
 
     Records are deflated in batches, each ended with a sync flush so the compressed size is known exactly.
     Near the end, batches are tried on a copy of the compressor and halved until single records no longer
@@ -113,7 +114,8 @@ def build_member(seed: int, index: int, target: int, timeline: Timeline) -> Memb
     chunks: list[bytes] = []
     crc = length = written = 0
     ratio = 0.0
-    budget = target - _HEADER_SIZE - _TRAILER - _FINISH
+    # Room for the smallest padding field is kept, so the header can always make up the difference.
+    budget = target - _HEADER_SIZE - _TRAILER - _FINISH - _MIN_PAD
     pending: deque[Line] = deque()
     want = _BATCH_OUT * 6.0
     while True:
@@ -192,7 +194,7 @@ def _take(records: MemberRecords, pending: deque[Line], approx_bytes: int) -> li
 def _header(space: int) -> bytes:
     """A gzip header filling ``space`` bytes when it can: padded with an FEXTRA subfield."""
     pad = space - _HEADER_SIZE
-    if pad < 6:
+    if pad < _MIN_PAD:
         return _gzip_header(0)
     if pad - 2 > _MAX_PAD:
         raise RuntimeError(f"a gzip member is {pad} bytes short of its target; a single record is too large")

@@ -44,7 +44,7 @@ def test_same_size_and_seed_give_the_same_bytes() -> None:
 def test_size_is_close_to_the_request(size: int) -> None:
     data = _export(size)
 
-    assert abs(len(data) - size) <= max(16, size // 100)
+    assert len(data) == size
     assert gzip.decompress(data)
 
 
