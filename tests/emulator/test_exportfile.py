@@ -48,6 +48,15 @@ def test_size_is_close_to_the_request(size: int) -> None:
     assert gzip.decompress(data)
 
 
+def test_every_member_is_exactly_its_share() -> None:
+    out = io.BytesIO()
+
+    info = write_export(out, 1 << 20, 0, member_size=8 << 10, workers=1)
+
+    assert info.size == len(out.getvalue()) == 1 << 20
+    assert [b - a for a, b in zip(info.members, info.members[1:])] == [8 << 10] * 127
+
+
 def test_below_one_kib_is_refused() -> None:
     with pytest.raises(ValueError):
         _export(1023)
