@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints-3.11.txt
 STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test demo bench system-test clean
+.PHONY: install test demo bench docs system-test clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Refresh the code blocks docs/*.md include from example_dags/ (scripts/markdown_docs.py; standard library only).
+docs:
+	$(PYTHON) scripts/markdown_docs.py
 
 # The production-shaped system test (tests/deployment/, pytest -m deployment): PostgreSQL, Redis, Chromium
 # from Debian (installed only when missing), the Celery provider, the Postgres drivers and Playwright from
@@ -53,3 +57,30 @@ system-test: install
 
 clean:
 	rm -rf $(VENV) .demo
+
+# Airflow's lint and type gate, then the release check: ruff check (Airflow's rules, see pyproject.toml), ruff
+# format --check, mypy, and scripts/check_dist.py (build the sdist and the wheel, twine check, their files,
+# entry points and metadata). Every step runs; the target fails if any failed. The tools are the lint extra,
+# installed through the constraints. .pre-commit-config.yaml runs the same tools from .venv.
+LINT_STAMP := $(VENV)/.lint-installed-$(shell cat $(CONSTRAINTS) pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: lint dist-check
+
+lint: $(LINT_STAMP)
+	@status=0; \
+	echo "== ruff check"; $(PY) -m ruff check . || status=1; \
+	echo "== ruff format --check"; $(PY) -m ruff format --check . || status=1; \
+	echo "== mypy"; $(PY) -m mypy || status=1; \
+	echo "== scripts/check_dist.py"; $(PY) scripts/check_dist.py || status=1; \
+	exit $$status
+
+# The wheel installed into a fresh venv through the constraints, as a user installs it: Airflow finds the
+# provider and its connection type, every module imports, asana-emulator runs. A minute or two (a fresh
+# Airflow install), so not part of lint; .ci/run runs it.
+dist-check: $(LINT_STAMP)
+	$(PY) scripts/check_dist.py --install --constraints $(CONSTRAINTS)
+
+$(LINT_STAMP): $(STAMP)
+	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,lint]"
+	rm -f $(VENV)/.lint-installed-*
+	touch $@

@@ -23,6 +23,11 @@ class AsanaAPIError(AirflowException):
     :param retry_after: Seconds Asana asked us to wait (``Retry-After`` on a 429).
     """
 
+    # Redefined on purpose: AirflowException.status_code is a class constant, the HTTPStatus Airflow 2's REST
+    # API answered with for an error, which nothing in Airflow 3 reads. Here it is Asana's answer (any int,
+    # not only an HTTPStatus member), or None when no answer came; users branch on it, so it keeps its name.
+    status_code: int | None  # type: ignore[assignment]
+
     def __init__(
         self,
         message: str,

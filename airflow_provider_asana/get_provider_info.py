@@ -11,7 +11,12 @@ _INTEGRATION = "Asana"
 
 
 def _modules(integration_kind: str, *modules: str) -> list[dict[str, Any]]:
-    return [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.{integration_kind}.{m}" for m in modules]}]
+    return [
+        {
+            "integration-name": _INTEGRATION,
+            "python-modules": [f"{_MODULE}.{integration_kind}.{m}" for m in modules],
+        }
+    ]
 
 
 def get_provider_info() -> dict[str, Any]:

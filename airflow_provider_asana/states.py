@@ -14,16 +14,12 @@ class OrganizationExportState(str, Enum):
     ERROR = "error"
 
     @classmethod
-    def terminal_states(cls) -> frozenset[OrganizationExportState]:
-        return frozenset({cls.FINISHED, cls.ERROR})
-
-    @classmethod
     def active_states(cls) -> frozenset[OrganizationExportState]:
         return frozenset({cls.PENDING, cls.STARTED})
 
 
 def describe_failed_export(export: dict) -> str:
-    """The message for an export Asana reports in ``error``, naming the export and its organization."""
+    """Describe an export Asana reports in ``error``, naming the export and its organization."""
     organization = export.get("organization") or {}
     name = f" ({organization['name']})" if organization.get("name") else ""
     return (
@@ -34,7 +30,7 @@ def describe_failed_export(export: dict) -> str:
 
 
 def describe_unknown_state(export_gid: str, state: object) -> str:
-    """The message for a state this provider does not know (Asana added one, or the field was missing)."""
+    """Describe a state this provider does not know (Asana added one, or the field was missing)."""
     if state is None:
         return f"Asana organization export {export_gid} was returned without a state."
     known = ", ".join(s.value for s in OrganizationExportState)

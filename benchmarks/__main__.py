@@ -43,8 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", default=[], metavar="NAME[,NAME]",
                         help=f"run only these benchmarks ({', '.join(BENCHMARKS)}); the other sections of the "
                              "results file are kept")  # fmt: skip
-    parser.add_argument("--runs", type=int, default=None, help="alternating runs of every benchmark (default: 3-5)")
-    parser.add_argument("--output", type=Path, default=None, help="results file (default: benchmarks/results.json)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="alternating runs of every benchmark (default: 3-5)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="results file (default: benchmarks/results.json)"
+    )
     return parser
 
 
@@ -65,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def runs(name: str) -> int:
         return args.runs if args.runs is not None else setting(name)
 
-    output = args.output or (WORK / "results-quick.json" if args.quick else ROOT / "benchmarks" / "results.json")
+    output = args.output or (
+        WORK / "results-quick.json" if args.quick else ROOT / "benchmarks" / "results.json"
+    )
     setup_process()
     from benchmarks import dag_parse, memory, report, transfer, triggers
     from benchmarks.measure import machine_info

@@ -15,6 +15,7 @@ Bytecode caches are warmed by one untimed run of each first, as on a DAG process
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -51,7 +52,9 @@ print('{"sdk_ms": %f, "dag_ms": %f}' % ((t1 - t0) * 1000, (t2 - t1) * 1000))
 
 
 def _run_child(path: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", _CHILD, path], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, path], env=env, capture_output=True, text=True, cwd=ROOT, check=False
+    )
     if out.returncode != 0:
         raise RuntimeError(f"importing {path or 'airflow.sdk'} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -63,22 +66,28 @@ def run(runs: int, log: Callable[[str], None]) -> dict[str, Any]:
     files = sorted(EXAMPLES.glob("*.py"))
     runners: dict[str, Callable[[], dict[str, float]]] = {"airflow.sdk": lambda: _run_child("", env)}
     for path in files:
-        runners[path.name] = lambda path=path: _run_child(str(path), env)
+        runners[path.name] = functools.partial(_run_child, str(path), env)
     samples = alternate(runners, runs, progress=log)
     return _section(files, runs, samples)
 
 
 def _section(files: list[Path], runs: int, samples: dict) -> dict[str, Any]:
     sdk_alone = samples["airflow.sdk"]["sdk_ms"]
-    figures: dict[str, Any] = {"sdk": figure("import airflow.sdk alone, fresh interpreter", "ms", sdk_alone, 0)}
+    figures: dict[str, Any] = {
+        "sdk": figure("import airflow.sdk alone, fresh interpreter", "ms", sdk_alone, 0)
+    }
     goals = []
     for path in files:
         s = samples[path.name]
         marginal = s["dag_ms"]
         literal = [a + b - c for a, b, c in zip(s["sdk_ms"], s["dag_ms"], sdk_alone)]
         key = path.stem
-        figures[f"{key}_marginal"] = figure(f"{path.name}: import, airflow.sdk already imported", "ms", marginal, 0)
-        figures[f"{key}_literal"] = figure(f"{path.name}: fresh import minus airflow.sdk alone (paired)", "ms", literal, 0)
+        figures[f"{key}_marginal"] = figure(
+            f"{path.name}: import, airflow.sdk already imported", "ms", marginal, 0
+        )
+        figures[f"{key}_literal"] = figure(
+            f"{path.name}: fresh import minus airflow.sdk alone (paired)", "ms", literal, 0
+        )
         median = figures[f"{key}_marginal"]["median"]
         goals.append(goal(
             f"{path.name}: < {LIMIT_MS} ms beyond airflow.sdk", f"median {median:.0f} ms (max "

@@ -37,8 +37,10 @@ def alternate(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, list[float]]]:
     """
-    Run each runner ``runs`` times, interleaved: A B C, B C A, C A B, ... (the order rotates every round
-    so that no runner always follows the same one), after one untimed warm-up round if ``warmup``.
+    Run each runner ``runs`` times, interleaved: A B C, B C A, C A B, ...
+
+    The order rotates every round so that no runner always follows the same one; one untimed warm-up
+    round comes first if ``warmup``.
 
     Each runner returns a mapping of figures for its run; the result is ``{runner: {figure: [per run]}}``,
     index ``i`` of every list being round ``i``, so that figures of one round can be paired.
@@ -66,7 +68,7 @@ def alternate(
 
 
 def proc_status_kib(field: str) -> int | None:
-    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``), or None where there is no /proc."""
+    """Read a ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``), or None where there is no /proc."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -135,7 +137,7 @@ def _first_line(command: Sequence[str]) -> str | None:
     if shutil.which(command[0]) is None:
         return None
     try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     text = (out.stdout or out.stderr).strip()
@@ -154,7 +156,7 @@ def _cpu_model() -> str:
 
 
 def _filesystem(path: str) -> str | None:
-    """The mount (device, type, options) that holds ``path``, from /proc/mounts."""
+    """Find the mount (device, type, options) that holds ``path``, from /proc/mounts."""
     try:
         with open("/proc/mounts") as mounts:
             entries = [line.split() for line in mounts]
@@ -179,10 +181,11 @@ def _version(module: str) -> str | None:
 
 
 def machine_info(work_dir: str) -> dict[str, Any]:
-    """What machine and software the figures came from."""
+    """Describe the machine and software the figures came from."""
     import ssl
     import zlib
 
+    cores: int | None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -130,7 +130,9 @@ def child(mode: str, gid: str, warm_gid: str, dest: str) -> dict[str, Any]:
             with open(path, "wb") as out:
                 out.write(data)
             return len(data)
-        result = hook.download_organization_export(export_gid, path, verify_gzip=mode == "ours_verify", overwrite=True)
+        result = hook.download_organization_export(
+            export_gid, path, verify_gzip=mode == "ours_verify", overwrite=True
+        )
         return result["bytes"]
 
     warm = dest + ".warm"

@@ -2,7 +2,7 @@
 Results: one section per benchmark, printed as a table and kept in ``benchmarks/results.json``.
 
 ``python -m benchmarks.report [results.json]`` prints the Markdown table of a results file (what the
-README's Performance section shows).
+Performance page, ``docs/performance.md``, shows).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def goal(text: str, measured: str, holds: bool | None, note: str = "") -> dict[s
     return {"goal": text, "measured": measured, "holds": holds, "note": note}
 
 
-def section(title: str, parameters: dict[str, Any], figures: dict[str, Any], goals: list[dict[str, Any]]) -> dict:
+def section(
+    title: str, parameters: dict[str, Any], figures: dict[str, Any], goals: list[dict[str, Any]]
+) -> dict:
     return {
         "title": title,
         "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -54,13 +56,21 @@ def _status(holds: bool | None) -> str:
 
 
 def text_table(results: dict[str, Any]) -> str:
-    """The results as a plain-text table, every figure with min/median/max, then the goals."""
+    """Render the results as a plain-text table, every figure with min/median/max, then the goals."""
     rows = [("figure", "min", "median", "max", "unit")]
-    goals = []
+    goals: list[tuple[str, dict[str, Any]]] = []
     for name, sec in results.get("benchmarks", {}).items():
         rows.append((f"[{name}] {sec['title']}", "", "", "", ""))
         for fig in sec["figures"].values():
-            rows.append(("  " + fig["label"], _number(fig["min"]), _number(fig["median"]), _number(fig["max"]), fig["unit"]))
+            rows.append(
+                (
+                    "  " + fig["label"],
+                    _number(fig["min"]),
+                    _number(fig["median"]),
+                    _number(fig["max"]),
+                    fig["unit"],
+                )
+            )
         goals.extend((name, g) for g in sec["goals"])
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
@@ -79,11 +89,13 @@ def text_table(results: dict[str, Any]) -> str:
 
 def _runs(results: dict[str, Any]) -> str:
     sections = results.get("benchmarks", {})
-    return ", ".join(f"{name}: {sec.get('parameters', {}).get('runs', '?')}" for name, sec in sections.items())
+    return ", ".join(
+        f"{name}: {sec.get('parameters', {}).get('runs', '?')}" for name, sec in sections.items()
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results as Markdown: machine line, figures table, goals table."""
+    """Render the results as Markdown: machine line, figures table, goals table."""
     machine = results.get("machine", {})
     versions = results.get("versions", {})
     lines = [

@@ -20,6 +20,7 @@ a process of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -47,16 +48,14 @@ def _self_cpu() -> float:
 
 def _fresh(path: Any) -> None:
     """Remove a destination and let the kernel write back everything dirty, untimed."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     os.sync()
 
 
 def run(size: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    curl = shutil.which("curl")
-    gzip = shutil.which("gzip")
+    curl = shutil.which("curl") or ""
+    gzip = shutil.which("gzip") or ""
     source = ensure_export(size, log)
     sha256 = export_sha256(size)
     DESTINATIONS.mkdir(parents=True, exist_ok=True)
@@ -120,10 +119,8 @@ def run(size: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
             samples = alternate(runners, runs, progress=log)
         finally:
             for path in (ours_dest, curl_dest):
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-                except FileNotFoundError:
-                    pass
     return _section(size, runs, samples)
 
 
@@ -148,7 +145,9 @@ def _section(size: int, runs: int, samples: dict[str, dict[str, list[float]]]) -
             "ratio": figure("throughput ours / curl (same round)", "x", [c / o for c, o in zip(curl, ours)]),
         }  # fmt: skip
     figures["verify_s"] = figure("ours, verify_gzip=True: wall time", "s", verify)
-    figures["verify_cpu"] = figure("ours, verify_gzip=True: CPU time (all threads)", "s", samples["ours_verify"]["cpu"])
+    figures["verify_cpu"] = figure(
+        "ours, verify_gzip=True: CPU time (all threads)", "s", samples["ours_verify"]["cpu"]
+    )
     if gzip_t:
         figures["gzip_t_s"] = figure("gzip -t of the same file: wall time", "s", gzip_t)
     if curl and gzip_t:
@@ -172,5 +171,7 @@ def _section(size: int, runs: int, samples: dict[str, dict[str, list[float]]]) -
             "" if vr <= 0.8 else f"over by {(vr / 0.8 - 1) * 100:.0f}%",
         ))  # fmt: skip
     else:
-        goals.append(goal("verified wall time <= 0.8x max(curl, gzip -t)", "curl or gzip not installed", None))
+        goals.append(
+            goal("verified wall time <= 0.8x max(curl, gzip -t)", "curl or gzip not installed", None)
+        )
     return section(TITLE, {"export_bytes": size, "export_mib": size // MIB, "runs": runs}, figures, goals)

@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.measure import alternate
 from benchmarks.report import figure, goal, section
-from benchmarks.workspace import WORK, EmulatorProcess, TOKEN
+from benchmarks.workspace import TOKEN, WORK, EmulatorProcess
 
 TITLE = "concurrent triggers on one event loop"
 POLLS = 3
@@ -95,7 +95,9 @@ def run(
     return _section(count, interval, latency, sync_cap, runs, samples)
 
 
-def _section(count: int, interval: float, latency: float, cap: float, runs: int, samples: dict) -> dict[str, Any]:
+def _section(
+    count: int, interval: float, latency: float, cap: float, runs: int, samples: dict
+) -> dict[str, Any]:
     ours, sync = samples["async"], samples["sync"]
     ideal = POLLS * interval + latency
     figures = {
@@ -150,8 +152,13 @@ def _section(count: int, interval: float, latency: float, cap: float, runs: int,
 
 def _sync_trigger_class(deadline: float) -> type:
     from airflow.triggers.base import TriggerEvent
+
     from airflow_provider_asana.hooks.asana import AsanaHook
-    from airflow_provider_asana.triggers.organization_export import STATE_FIELDS, AsanaOrganizationExportTrigger
+    from airflow_provider_asana.triggers.organization_export import (
+        STATE_FIELDS,
+        AsanaOrganizationExportTrigger,
+        export_outcome,
+    )
 
     class SyncCallTrigger(AsanaOrganizationExportTrigger):
         """
@@ -164,9 +171,11 @@ def _sync_trigger_class(deadline: float) -> type:
         async def run(self):  # type: ignore[override]
             hook = AsanaHook(asana_conn_id=self.asana_conn_id)
             while time.monotonic() < deadline:
-                export = hook.get_organization_export(self.export_gid, opt_fields=STATE_FIELDS)  # blocks the loop
-                if export.get("state") in ("finished", "error"):
-                    yield TriggerEvent(self._event("success" if export["state"] == "finished" else "error", ""))
+                # Blocks the loop.
+                export = hook.get_organization_export(self.export_gid, opt_fields=STATE_FIELDS)
+                outcome = export_outcome(self.export_gid, export)
+                if outcome is not None:
+                    yield TriggerEvent(self._event(*outcome))
                     return
                 await asyncio.sleep(self.poll_interval)
 
@@ -250,7 +259,9 @@ async def _triggerer(mode: str, gids: list[str], interval: float, cap: float) ->
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.triggers")
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "GIDS_FILE", "INTERVAL", "SYNC_CAP"), required=True)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("MODE", "GIDS_FILE", "INTERVAL", "SYNC_CAP"), required=True
+    )
     args = parser.parse_args(argv)
     mode, gids_file, interval, cap = args.child
     from benchmarks.workspace import setup_process

@@ -43,7 +43,7 @@ def setup_process() -> None:
 
 
 def ensure_export(size: int, log: Any = print) -> Path:
-    """The cached export file of ``size`` bytes, generated on first use."""
+    """Return the cached export file of ``size`` bytes, generated on first use."""
     from airflow_provider_asana.emulator.cache import ExportCache
 
     cache = ExportCache(CACHE)
@@ -99,11 +99,15 @@ class EmulatorProcess:
             "--latency", str(self.latency),
         ]  # fmt: skip
         self._log = open(WORK / "emulator.log", "ab")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 600
         while not ready.exists():
             if self.process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with {self.process.returncode}; see {WORK / 'emulator.log'}")
+                raise RuntimeError(
+                    f"the emulator exited with {self.process.returncode}; see {WORK / 'emulator.log'}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError("the emulator did not start within 10 minutes")
             time.sleep(0.05)
@@ -162,7 +166,7 @@ class EmulatorProcess:
         return response.json()["data"]
 
     def finished_export(self, size: int | None = None) -> str:
-        """A new export (of ``size`` bytes if given), polled until finished."""
+        """Start an export (of ``size`` bytes if given) and poll it until finished."""
         if size is not None:
             ensure_export(size)
             self.control("PUT", "export_size", {"export_size": size})
@@ -173,7 +177,7 @@ class EmulatorProcess:
         raise RuntimeError(f"export {gid} did not finish")
 
     def fresh_url(self, gid: str) -> str:
-        """A freshly minted download URL of a finished export."""
+        """Mint a fresh download URL of a finished export."""
         return self.get_export(gid)["download_url"]
 
     def control(self, method: str, name: str, body: Any = None) -> Any:

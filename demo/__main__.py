@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_asana.emulator import AsanaEmulator
@@ -53,7 +53,7 @@ class DemoError(Exception):
 
 
 def airflow_env(repo: Path, demo: Path) -> dict[str, str]:
-    """The environment of every ``airflow`` command: a private home, SQLite, the example Dags only."""
+    """Build the environment of every ``airflow`` command: a private home, SQLite, the example Dags only."""
     home = demo / "airflow"
     env = {
         k: v
@@ -89,7 +89,8 @@ def run_airflow(args: Sequence[str], env: dict[str, str], log: Path, *, echo: bo
         out.write(f"$ airflow {' '.join(args)}\n")
         out.flush()
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
+        if TYPE_CHECKING:  # stdout=PIPE
+            assert proc.stdout is not None
         try:
             for line in proc.stdout:
                 out.write(line)
@@ -108,11 +109,13 @@ def run_airflow(args: Sequence[str], env: dict[str, str], log: Path, *, echo: bo
                 proc.kill()
     if returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise DemoError(f"`airflow {' '.join(args)}` failed (exit {returncode}); last lines of {log}:\n{tail}")
+        raise DemoError(
+            f"`airflow {' '.join(args)}` failed (exit {returncode}); last lines of {log}:\n{tail}"
+        )
 
 
 def _short(line: str) -> str:
-    """A log line without its timestamp-level prefix and logger suffix: the message."""
+    """Strip a log line's timestamp-level prefix and logger suffix, leaving the message."""
     text = line.rstrip()
     if "] " in text and text[:4].isdigit():
         text = text.split("] ", 1)[1]
@@ -133,7 +136,7 @@ def latest_run(db: Path, dag_id: str) -> tuple[str, str]:
 
 
 def return_value(db: Path, dag_id: str, run_id: str, task_id: str) -> Any:
-    """A task's ``return_value`` XCom (stored as JSON)."""
+    """Read a task's ``return_value`` XCom (stored as JSON)."""
     with sqlite3.connect(db) as conn:
         row = conn.execute(
             "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = 'return_value'",
@@ -176,7 +179,9 @@ def demo(repo: Path) -> dict[str, Any]:
         run_airflow(["dags", "test", LAKE_DAG_ID, today], env, logs / f"{LAKE_DAG_ID}.log", echo=True)
         lake_run, lake_state = latest_run(db, LAKE_DAG_ID)
         if lake_state != "success":
-            raise DemoError(f"{LAKE_DAG_ID} run {lake_run} ended {lake_state}; see {logs / f'{LAKE_DAG_ID}.log'}")
+            raise DemoError(
+                f"{LAKE_DAG_ID} run {lake_run} ended {lake_state}; see {logs / f'{LAKE_DAG_ID}.log'}"
+            )
         landed = return_value(db, LAKE_DAG_ID, lake_run, "land")
         export_gid = landed["export_gid"]
         emulator_sha256 = emulator.export_sha256(export_gid)
@@ -217,9 +222,7 @@ def demo(repo: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m demo", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     started = time.monotonic()
     try:

@@ -19,7 +19,7 @@ def sha256_of(path: Path) -> str:
 
 
 def count_types(path: Path) -> dict[str, int]:
-    """Records per ``__type``, streamed through gzip."""
+    """Count the records per ``__type``, streamed through gzip."""
     counts: Counter[str] = Counter()
     with gzip.open(path, "rb") as f:
         for line in f:

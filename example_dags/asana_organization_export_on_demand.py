@@ -29,6 +29,7 @@ from airflow_provider_asana.transfers.organization_export_to_object_storage impo
     AsanaOrganizationExportToObjectStorageOperator,
 )
 
+# [START howto_dag_asana_organization_export_on_demand]
 ASANA_CONN_ID = "asana_default"
 #: Seconds between state checks (the sensor's first poke, then the trigger's polls).
 POKE_INTERVAL = float(os.environ.get("ASANA_EXAMPLE_POKE_INTERVAL", "120"))
@@ -95,3 +96,4 @@ with DAG(
         retries=3,
         retry_delay=timedelta(minutes=2),
     )
+# [END howto_dag_asana_organization_export_on_demand]

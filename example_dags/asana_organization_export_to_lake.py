@@ -37,6 +37,7 @@ from airflow_provider_asana.transfers.organization_export_to_object_storage impo
     AsanaOrganizationExportToObjectStorageOperator,
 )
 
+# [START howto_dag_asana_organization_export_to_lake]
 #: The landed export: produced by ``land`` below, consumed by the report Dag below (both in this file, so
 #: no shared module is imported at parse time). Other Dags refer to it as ``Asset.ref(name=...)`` or by an
 #: identical definition. The ``x-`` prefix is Airflow's convention for a custom scheme: the URI is taken
@@ -70,6 +71,7 @@ with DAG(
     tags=["asana", "example"],
     doc_md=__doc__,
 ) as export_to_lake:
+    # [START howto_operator_asana_create_organization_export]
     create = AsanaCreateOrganizationExportOperator(
         task_id="create",
         organization_gid=ORGANIZATION_GID,
@@ -79,6 +81,8 @@ with DAG(
         retries=2,
         retry_delay=timedelta(minutes=5),
     )
+    # [END howto_operator_asana_create_organization_export]
+    # [START howto_sensor_asana_organization_export]
     wait = AsanaOrganizationExportSensor(
         task_id="wait",
         export_gid=create.output,
@@ -87,6 +91,8 @@ with DAG(
         poke_interval=POKE_INTERVAL,
         timeout=timedelta(hours=12).total_seconds(),
     )
+    # [END howto_sensor_asana_organization_export]
+    # [START howto_transfer_asana_organization_export_to_object_storage]
     # overwrite=True: the object key is a function of the logical date only, so re-running a date (a clear,
     # a retry after the file landed, a backfill) replaces that date's partition atomically instead of
     # failing because the file exists. Note Asana only exports "now": re-running an old date stores
@@ -104,8 +110,11 @@ with DAG(
         retries=3,
         retry_delay=timedelta(minutes=2),
     )
+    # [END howto_transfer_asana_organization_export_to_object_storage]
+# [END howto_dag_asana_organization_export_to_lake]
 
 
+# [START howto_dag_asana_organization_export_report]
 with DAG(
     dag_id="asana_organization_export_report",
     description="Count the records of the newest landed Asana organization export, per __type.",
@@ -167,3 +176,4 @@ records per `__type`. Triggered by hand (or `airflow dags test`) it reports on t
         return {"uri": uri, "records": records, "by_type": dict(sorted(by_type.items()))}
 
     count_records()
+# [END howto_dag_asana_organization_export_report]

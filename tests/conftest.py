@@ -8,7 +8,7 @@ import tempfile
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="asana-provider-tests-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
-import pytest  # noqa: E402
+import pytest
 
 pytest_plugins = ["airflow_provider_asana.emulator.pytest_plugin"]
 

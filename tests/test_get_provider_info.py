@@ -18,7 +18,12 @@ def test_provider_info_validates_against_airflows_schema():
 
 def test_every_declared_module_and_class_imports():
     info = get_provider_info()
-    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for entry in info[kind] for m in entry["python-modules"]]
+    modules = [
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for entry in info[kind]
+        for m in entry["python-modules"]
+    ]
     modules += [t["python-module"] for t in info["transfers"]]
     for module in modules:
         importlib.import_module(module)
@@ -34,11 +39,13 @@ def test_providers_manager_sees_hook_and_connection_form():
     manager = ProvidersManager()
     assert "airflow-provider-asana" in manager.providers
     hook = ProvidersManagerTaskRuntime().hooks["asana"]
-    assert hook is not None and hook.hook_class_name == "airflow_provider_asana.hooks.asana.AsanaHook"
+    assert hook is not None
+    assert hook.hook_class_name == "airflow_provider_asana.hooks.asana.AsanaHook"
     assert hook.connection_type == "asana"
     assert {"extra__asana__workspace", "extra__asana__read_timeout"} <= set(manager.connection_form_widgets)
     behaviour = manager.field_behaviours["asana"]
-    assert "host" not in behaviour["hidden_fields"] and behaviour["relabeling"]["password"] == "Token"
+    assert "host" not in behaviour["hidden_fields"]
+    assert behaviour["relabeling"]["password"] == "Token"
 
 
 def test_connection_form_declared_without_deprecated_hook_methods():

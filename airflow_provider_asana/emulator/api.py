@@ -9,7 +9,7 @@ import json
 import re
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from airflow_provider_asana.emulator import control, fields
@@ -17,7 +17,9 @@ from airflow_provider_asana.emulator.directory import USER_GID, WORKSPACES, find
 from airflow_provider_asana.emulator.errors import RATE_LIMIT_MESSAGE, asana_error, proxy_html, server_error
 from airflow_provider_asana.emulator.formats import dumps, iso8601_ms
 from airflow_provider_asana.emulator.server import BaseHandler
-from airflow_provider_asana.emulator.state import Export
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.state import Export
 
 API_PREFIX = "/api/1.0"
 JSON = "application/json; charset=UTF-8"
@@ -150,7 +152,8 @@ class ApiHandler(BaseHandler):
 
     def _list_workspaces(self) -> None:
         limit = _limit(self.query.get("limit"))
-        raw_offset = (self.query.get("offset") or [None])[-1]
+        offsets = self.query.get("offset")
+        raw_offset = offsets[-1] if offsets else None
         start = _decode_offset(raw_offset, len(WORKSPACES)) if raw_offset else 0
         items = [workspace.resource() for workspace in WORKSPACES]
         page_size = limit or len(items)
@@ -171,7 +174,7 @@ class ApiHandler(BaseHandler):
 
     def _pretty(self) -> bool:
         values = self.query.get("opt_pretty")
-        return bool(values) and values[-1].lower() in ("", "true", "1", "yes")
+        return bool(values and values[-1].lower() in ("", "true", "1", "yes"))
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.send_bytes(status, dumps(body, pretty=self._pretty()), JSON, headers)

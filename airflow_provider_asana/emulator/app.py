@@ -144,7 +144,7 @@ class EmulatorApp:
         return f"asana://:{quote(self.token, safe='')}@{quote(self.api_url, safe='')}/?__extra__={extra}"
 
     def info(self) -> dict[str, Any]:
-        """What a script needs to use this emulator (also the CLI's ``--ready-file``)."""
+        """Return what a script needs to use this emulator (also the CLI's ``--ready-file``)."""
         return {
             "api_url": self.api_url,
             "download_base": self.download_base,
@@ -182,7 +182,7 @@ class EmulatorApp:
         self.log.clear()
 
     def max_in_flight(self, token: str | None = None) -> int:
-        """The most API requests that were in flight at once for ``token``; for any token if None."""
+        """Return the most API requests that were in flight at once for ``token``; for any token if None."""
         return self.log.max_in_flight(token)
 
     def stats(self) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class EmulatorApp:
         return self.log.stats()
 
     def next_connection_id(self) -> int:
-        """A new TCP connection id (shared by both hosts)."""
+        """Return a new TCP connection id (shared by both hosts)."""
         return next(self._connection_ids)
 
     @property
@@ -212,7 +212,7 @@ class EmulatorApp:
         return self._signer
 
     def mint_url(self, gid: str) -> str:
-        """A fresh presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
+        """Mint a presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
         return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
 
     def create_export(self, organization: Workspace) -> Export:
@@ -233,8 +233,8 @@ class EmulatorApp:
 
     def artifact(self, export: Export) -> Artifact:
         """
-        The file served for ``export`` right now: its place in its organization's sequence, as a truncated
-        copy under ``truncate_gzip``, with lines that are not records under ``bad_lines``.
+        Return the file served for ``export`` right now: its place in its organization's sequence, as a
+        truncated copy under ``truncate_gzip``, with lines that are not records under ``bad_lines``.
         """
         where = {"export": export.sequence, "rates": self.change_rates}
         if self._faults.truncate_gzip:
@@ -258,7 +258,7 @@ class EmulatorApp:
         return export
 
     def export_file(self, gid: str) -> Path:
-        """The file served for export ``gid``."""
+        """Return the path of the file served for export ``gid``."""
         return self.artifact(self._export(gid)).path
 
     def export_sha256(self, gid: str) -> str:
@@ -266,7 +266,7 @@ class EmulatorApp:
         return self.artifact(self._export(gid)).sha256
 
     def export_etag(self, gid: str) -> str:
-        """The ETag (MD5, unquoted) of the file served for export ``gid``."""
+        """Return the ETag (MD5, unquoted) of the file served for export ``gid``."""
         return self.artifact(self._export(gid)).etag
 
     @property

@@ -27,7 +27,7 @@ _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 def parse_size(text: str) -> int:
     """
-    A byte count: ``1048576``, ``500KB`` (decimal), ``10MiB`` or ``10M`` (binary), ``1GiB``.
+    Parse a byte count: ``1048576``, ``500KB`` (decimal), ``10MiB`` or ``10M`` (binary), ``1GiB``.
 
     :raises argparse.ArgumentTypeError: on anything else.
     """
@@ -43,7 +43,7 @@ def parse_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line."""
+    """Build the command line's parser."""
     parser = argparse.ArgumentParser(
         prog="asana-emulator",
         description="A local Asana API (organization exports) plus an S3-like download host, for tests and demos.",
@@ -51,19 +51,47 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     add("--port", type=int, default=8765, help="API port, 0 for any (default: %(default)s)")
-    add("--download-port", type=int, default=8766, help="download host port, 0 for any (default: %(default)s)")
+    add(
+        "--download-port", type=int, default=8766, help="download host port, 0 for any (default: %(default)s)"
+    )
     add("--token", default=DEFAULT_TOKEN, help="the accepted bearer token (default: %(default)s)")
-    add("--export-size", type=parse_size, default=1 << 20, help="export file size, e.g. 10MiB, 1GiB (default: 1MiB)")
+    add(
+        "--export-size",
+        type=parse_size,
+        default=1 << 20,
+        help="export file size, e.g. 10MiB, 1GiB (default: 1MiB)",
+    )
     add("--seed", type=int, default=0, help="seed of the export's content (default: %(default)s)")
-    add("--change-rates", type=_change_rates, default=ChangeRates(), metavar="NAME=RATE,...",
+    add(
+        "--change-rates",
+        type=_change_rates,
+        default=ChangeRates(),
+        metavar="NAME=RATE,...",
         help="what changes between two exports of an organization, as fractions of its objects "
-        f"(default: {_rates_word(ChangeRates())})")
-    add("--polls-to-finish", type=_optional_int, default=2, help="GETs until finished; 'none' to disable (default: 2)")
-    add("--seconds-to-finish", type=float, default=None,
-        help="seconds until finished; the first of the two limits wins (add --polls-to-finish none for time only)")
+        f"(default: {_rates_word(ChangeRates())})",
+    )
+    add(
+        "--polls-to-finish",
+        type=_optional_int,
+        default=2,
+        help="GETs until finished; 'none' to disable (default: 2)",
+    )
+    add(
+        "--seconds-to-finish",
+        type=float,
+        default=None,
+        help="seconds until finished; the first of the two limits wins (add --polls-to-finish none for time only)",
+    )
     add("--url-ttl", type=float, default=300, help="download URL lifetime, seconds (default: %(default)s)")
-    add("--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)")
-    add("--ready-file", type=Path, default=None, help="write the connection details here as JSON once listening")
+    add(
+        "--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)"
+    )
+    add(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write the connection details here as JSON once listening",
+    )
     add("--verbose", action="store_true", help="print an access log to stderr")
     add_fault_flags(parser)
     return parser
@@ -100,7 +128,7 @@ def _rates_word(rates: ChangeRates) -> str:
 
 
 def faults_from(args: argparse.Namespace) -> Faults:
-    """The :class:`Faults` the command line asks for."""
+    """Return the :class:`Faults` the command line asks for."""
     return Faults(**{name: getattr(args, name) for name in Faults.names()})
 
 
@@ -129,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"asana-emulator: preparing a {args.export_size:,}-byte export file (cached for next time)", flush=True)
+        print(
+            f"asana-emulator: preparing a {args.export_size:,}-byte export file (cached for next time)",
+            flush=True,
+        )
         try:
             emulator.start()
         except KeyboardInterrupt:
@@ -188,7 +219,7 @@ def _optional_int(text: str) -> int | None:
 
 
 def _word(value: Any) -> str:
-    """A default as it would be typed on the command line."""
+    """Write a default as it would be typed on the command line."""
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 

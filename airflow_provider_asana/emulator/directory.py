@@ -24,7 +24,7 @@ class Workspace:
     email_domains: tuple[str, ...] = ()
 
     def resource(self) -> dict:
-        """The full workspace resource."""
+        """Return the full workspace resource."""
         return {
             "gid": self.gid,
             "resource_type": "workspace",
@@ -42,12 +42,12 @@ USER_GID = "1200000000000042"
 
 
 def find_workspace(gid: str) -> Workspace | None:
-    """The workspace with ``gid``, if the user belongs to it."""
+    """Find the workspace with ``gid``, if the user belongs to it."""
     return next((workspace for workspace in WORKSPACES if workspace.gid == gid), None)
 
 
 def user_resource() -> dict:
-    """The full user resource of the token's owner (a service account)."""
+    """Return the full user resource of the token's owner (a service account)."""
     return {
         "gid": USER_GID,
         "resource_type": "user",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import secrets
 import socket
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from airflow_provider_asana.emulator.cache import Artifact
 from airflow_provider_asana.emulator.errors import s3_error
 from airflow_provider_asana.emulator.formats import http_date, iso8601_ms
 from airflow_provider_asana.emulator.presign import Verdict
 from airflow_provider_asana.emulator.ranges import UNSATISFIABLE, parse_range
 from airflow_provider_asana.emulator.server import BaseHandler
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.cache import Artifact
 
 XML = "application/xml"
 CONTENT_TYPE = "application/gzip"
@@ -58,17 +60,18 @@ class DownloadHandler(BaseHandler):
         elif check.verdict is Verdict.BAD_SIGNATURE:
             self._s3_error(403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH)
         elif check.verdict is Verdict.EXPIRED:
-            self._s3_error(
-                403, "AccessDenied", "Request has expired", **{
-                    "X-Amz-Expires": check.expires or "",
-                    "Expires": iso8601_ms(check.expires_at or 0),
-                    "ServerTime": iso8601_ms(time.time()),
-                },
-            )  # fmt: skip
+            expiry = {
+                "X-Amz-Expires": check.expires or "",
+                "Expires": iso8601_ms(check.expires_at or 0),
+                "ServerTime": iso8601_ms(time.time()),
+            }
+            self._s3_error(403, "AccessDenied", "Request has expired", None, **expiry)
         else:
             export = self.app.store.get(check.gid or "")
             if export is None or export.state != "finished":
-                self._s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=self.url_path.lstrip("/"))
+                self._s3_error(
+                    404, "NoSuchKey", "The specified key does not exist.", Key=self.url_path.lstrip("/")
+                )
                 return
             self._serve(self.app.artifact(export), export.finished_at or export.created)
 
@@ -146,7 +149,9 @@ class DownloadHandler(BaseHandler):
     def _s3_error(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: str
     ) -> None:
-        self.send_bytes(status, s3_error(code, message, **extra), XML, {**(headers or {}), **self._request_ids()})
+        self.send_bytes(
+            status, s3_error(code, message, **extra), XML, {**(headers or {}), **self._request_ids()}
+        )
 
     @staticmethod
     def _request_ids() -> dict[str, str]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from airflow_provider_asana.emulator.api import ApiHandler
 from airflow_provider_asana.emulator.app import DEFAULT_TOKEN, NOT_RUNNING, EmulatorApp
 from airflow_provider_asana.emulator.download import DownloadHandler
-from airflow_provider_asana.emulator.faults import Faults
-from airflow_provider_asana.emulator.lifecycle import ChangeRates
 from airflow_provider_asana.emulator.server import EmulatorHTTPServer
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.faults import Faults
+    from airflow_provider_asana.emulator.lifecycle import ChangeRates
 
 
 class AsanaEmulator(EmulatorApp):

@@ -15,7 +15,18 @@ RATE_LIMIT_MESSAGE = "You have made too many requests recently. Please, be chill
 _ADJECTIVES = ("sad", "happy", "sleepy", "brave", "quiet", "shiny", "grumpy", "fuzzy", "gentle", "wild")
 _NOUNS = ("squid", "otters", "pandas", "llamas", "owls", "badgers", "herons", "koalas", "moles", "yaks")
 _VERBS = ("snuggle", "dance", "wander", "giggle", "ponder", "leap", "whistle", "hum", "nap", "juggle")
-_ADVERBS = ("softly", "boldly", "quickly", "sweetly", "calmly", "loudly", "gladly", "oddly", "warmly", "shyly")
+_ADVERBS = (
+    "softly",
+    "boldly",
+    "quickly",
+    "sweetly",
+    "calmly",
+    "loudly",
+    "gladly",
+    "oddly",
+    "warmly",
+    "shyly",
+)
 
 _SERVER_ERROR_MESSAGES = {
     500: "Server Error",
@@ -26,14 +37,14 @@ _SERVER_ERROR_MESSAGES = {
 
 
 def error_phrase(rng: random.Random | None = None) -> str:
-    """A support phrase in the style of ``node-asana-phrase``, e.g. ``6 sad squid snuggle softly``."""
+    """Make up a support phrase in the style of ``node-asana-phrase``, e.g. ``6 sad squid snuggle softly``."""
     rng = rng or random.Random()
     pick = rng.choice
     return f"{rng.randint(2, 99)} {pick(_ADJECTIVES)} {pick(_NOUNS)} {pick(_VERBS)} {pick(_ADVERBS)}"
 
 
 def asana_error(message: str, *, phrase: str | None = None) -> dict:
-    """An Asana error body: ``{"errors": [{"message", "help"[, "phrase"]}]}``."""
+    """Build an Asana error body: ``{"errors": [{"message", "help"[, "phrase"]}]}``."""
     error = {"message": message, "help": ERRORS_HELP}
     if phrase is not None:
         error["phrase"] = phrase
@@ -41,12 +52,12 @@ def asana_error(message: str, *, phrase: str | None = None) -> dict:
 
 
 def server_error(status: int) -> dict:
-    """The body of an Asana 5xx answer; it carries a phrase, as Asana's 500s do."""
+    """Build the body of an Asana 5xx answer; it carries a phrase, as Asana's 500s do."""
     return asana_error(_SERVER_ERROR_MESSAGES.get(status, "Server Error"), phrase=error_phrase())
 
 
 def proxy_html(status: int, reason: str) -> bytes:
-    """The HTML page a load balancer in front of the API sends instead of JSON."""
+    """Build the HTML page a load balancer in front of the API sends instead of JSON."""
     title = f"{status} {reason}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
@@ -55,7 +66,7 @@ def proxy_html(status: int, reason: str) -> bytes:
 
 
 def s3_error(code: str, message: str, **extra: str) -> bytes:
-    """An S3 XML error document with a random request id, as S3 answers a refused GET."""
+    """Build an S3 XML error document with a random request id, as S3 answers a refused GET."""
     parts = [f"<Code>{escape(code)}</Code>", f"<Message>{escape(message)}</Message>"]
     parts += [f"<{name}>{escape(value)}</{name}>" for name, value in extra.items()]
     parts.append(f"<RequestId>{secrets.token_hex(8).upper()}</RequestId>")

@@ -108,24 +108,28 @@ BYTES_PER_SECOND = Values(
 EXPORT_STATE = Values("'error' or None", lambda v: v in ("error", None), choices=("error",), example="error")
 
 
-def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | None) -> Any:  # noqa: A002
+def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | None) -> Any:
     # The keys are Declaration's fields: Faults.declarations() adds the name and default.
     metadata = {"kind": kind, "values": values, "help": help, "flag": flag}
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def counter(help: str) -> Any:  # noqa: A002 - argparse's name
-    """A fault that misbehaves on the next N matching requests, counting down; off at 0."""
+def counter(help: str) -> Any:  # `help`: argparse's name
+    """Declare a fault that misbehaves on the next N matching requests, counting down; off at 0."""
     return _declare(0, "counter", COUNT, help, None)
 
 
-def switch(help: str) -> Any:  # noqa: A002
-    """A fault that is on or off (a command-line flag without a value)."""
+def switch(help: str) -> Any:
+    """Declare a fault that is on or off (a command-line flag without a value)."""
     return _declare(False, "switch", SWITCH, help, None)
 
 
-def value(default: Any, values: Values, help: str, *, flag: str | None = None) -> Any:  # noqa: A002
-    """A setting of another fault, or a fault with a value; ``flag`` overrides ``--<name-with-dashes>``."""
+def value(default: Any, values: Values, help: str, *, flag: str | None = None) -> Any:
+    """
+    Declare a setting of another fault, or a fault with a value.
+
+    ``flag`` overrides its command-line flag, ``--<name-with-dashes>``.
+    """
     return _declare(default, "value", values, help, flag)
 
 
@@ -198,11 +202,11 @@ class Faults:
 
     @classmethod
     def names(cls, kind: Kind | None = None) -> tuple[str, ...]:
-        """The fault names (field names), of one ``kind`` if given."""
+        """Return the fault names (field names), of one ``kind`` if given."""
         return tuple(d.name for d in cls.declarations() if kind is None or d.kind == kind)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready snapshot of every field."""
+        """Return a JSON-ready snapshot of every field."""
         with self._lock:
             return {name: _jsonable(getattr(self, name)) for name in self.names()}
 
@@ -241,20 +245,20 @@ class Faults:
             return True
 
     @classmethod
+    @functools.cache
+    def _accepted(cls) -> dict[str, Values]:
+        return {declaration.name: declaration.values for declaration in cls.declarations()}
+
+    @classmethod
     def _normalize(cls, name: str, value: Any) -> Any:
-        return _accepted(cls)[name].normalize(value)
+        return cls._accepted()[name].normalize(value)
 
     @classmethod
     def _check(cls, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
-            accepted = _accepted(cls)[name]
+            accepted = cls._accepted()[name]
             if not accepted.accepts(value):
                 raise ValueError(f"fault {name} must be {accepted.expected}; got {value!r}")
-
-
-@functools.cache
-def _accepted(cls: type[Faults]) -> dict[str, Values]:
-    return {declaration.name: declaration.values for declaration in cls.declarations()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,7 +27,7 @@ def parse(values: Iterable[str]) -> Tree:
 
 def project(resource: Any, tree: Tree) -> Any:
     """
-    The part of ``resource`` that ``tree`` selects; ``gid`` and ``resource_type`` are always kept.
+    Select the part of ``resource`` that ``tree`` names; ``gid`` and ``resource_type`` are always kept.
 
     A selected nested resource without selected sub-properties is reduced to ``gid`` and
     ``resource_type``; unknown names are ignored.

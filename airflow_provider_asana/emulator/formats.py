@@ -25,5 +25,5 @@ def amz_date(epoch: float) -> str:
 
 
 def http_date(epoch: float) -> str:
-    """An RFC 7231 date, as in ``Last-Modified``."""
+    """Format an RFC 7231 date, as in ``Last-Modified``."""
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(epoch)))

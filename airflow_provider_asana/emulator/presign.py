@@ -46,7 +46,7 @@ class Check:
 
 
 def export_path(gid: str) -> str:
-    """The object path of an export's file on the download host."""
+    """Return the object path of an export's file on the download host."""
     return f"/exports/{gid}/{FILE_NAME}"
 
 
@@ -64,7 +64,7 @@ class UrlSigner:
 
     def mint(self, gid: str, ttl: float, *, now: float | None = None, expired: bool = False) -> str:
         """
-        A URL for export ``gid`` valid for ``ttl`` seconds from ``now``.
+        Mint a URL for export ``gid`` valid for ``ttl`` seconds from ``now``.
 
         :param expired: Date it in the past so that it has already expired when handed out.
         """

@@ -1,6 +1,8 @@
 """
-Pytest fixtures for the emulator, loaded by the installed package's ``pytest11`` entry point (or, with plugin
-autoload off, ``-p airflow_provider_asana.emulator.pytest_plugin`` or that name in ``pytest_plugins``).
+Pytest fixtures for the emulator.
+
+The installed package's ``pytest11`` entry point loads them (with plugin autoload off:
+``-p airflow_provider_asana.emulator.pytest_plugin``, or that name in ``pytest_plugins``).
 
 - ``asana_emulator``: a running :class:`AsanaEmulator` (finishes on the 2nd poll, 64 KiB export).
 - ``asana_emulator_factory``: ``factory(**kwargs)`` starts an emulator with those arguments.
@@ -53,5 +55,5 @@ def asana_emulator_factory(asana_emulator_cache_dir: Path) -> Iterator[Callable[
 
 @pytest.fixture
 def asana_emulator(asana_emulator_factory: Callable[..., AsanaEmulator]) -> AsanaEmulator:
-    """A running emulator: exports finish on their 2nd poll and serve a 64 KiB file."""
+    """Start an emulator whose exports finish on their 2nd poll and serve a 64 KiB file."""
     return asana_emulator_factory()

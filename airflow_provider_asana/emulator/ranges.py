@@ -10,7 +10,7 @@ _SPEC = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """
-    The inclusive ``(first, last)`` byte positions a ``Range`` header asks for in an object of ``size``.
+    Parse the inclusive ``(first, last)`` byte positions a ``Range`` header asks for in ``size`` bytes.
 
     :return: None to send the whole object (no header, a malformed one, or several ranges, which S3
         ignores); :data:`UNSATISFIABLE` when the range lies outside the object (answer 416).

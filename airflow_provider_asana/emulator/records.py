@@ -38,12 +38,12 @@ class RequestRecord:
     user_agent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
+        """Return a JSON-ready copy."""
         return dataclasses.asdict(self)
 
 
 def token_label(token: str) -> str:
-    """A short, non-reversible label for a token (for stats that leave the process)."""
+    """Label a token, short and non-reversible (for stats that leave the process)."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
@@ -62,7 +62,7 @@ class RequestLog:
             self._records.append(record)
 
     def snapshot(self) -> list[RequestRecord]:
-        """A copy of every record so far, oldest first."""
+        """Return a copy of every record so far, oldest first."""
         with self._lock:
             return list(self._records)
 
@@ -73,18 +73,18 @@ class RequestLog:
             self._max_in_flight = Counter(self._in_flight)
 
     def enter(self, token: str) -> None:
-        """An API request of ``token`` started."""
+        """Count an API request of ``token`` as started."""
         with self._lock:
             self._in_flight[token] += 1
             self._max_in_flight[token] = max(self._max_in_flight[token], self._in_flight[token])
 
     def leave(self, token: str) -> None:
-        """An API request of ``token`` ended."""
+        """Count an API request of ``token`` as ended."""
         with self._lock:
             self._in_flight[token] -= 1
 
     def max_in_flight(self, token: str | None = None) -> int:
-        """The most API requests ``token`` had in flight at once; with ``None``, the most of any token."""
+        """Return the most API requests ``token`` had in flight at once (``None``: of any token)."""
         with self._lock:
             if token is None:
                 return max(self._max_in_flight.values(), default=0)

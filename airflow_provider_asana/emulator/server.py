@@ -34,6 +34,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    RequestHandlerClass: type[BaseHandler]
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHandler], app: EmulatorApp, *, verbose: bool = False
@@ -49,7 +50,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall without DNS; nothing needs it.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)  # an AF_INET(6) socket's name is text
 
     @property
     def port(self) -> int:
@@ -89,8 +91,9 @@ class BadRequestBody(Exception):
 
 class BaseHandler(BaseHTTPRequestHandler):
     """
-    Reads the whole request, whatever its method, hands it to :meth:`dispatch`, and logs it as a
-    :class:`RequestRecord`.
+    A handler that reads the whole request, whatever its method, and hands it to :meth:`dispatch`.
+
+    Every request is logged as a :class:`RequestRecord`.
 
     Subclasses set :attr:`host_kind` and implement :meth:`dispatch`, answering with :meth:`send_bytes`
     (which always sets ``Content-Length``). Setting :attr:`recorded` False keeps a request out of the log.
@@ -124,7 +127,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         """The state being served."""
         return self.server.app
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             sys.stderr.write(f"[asana-emulator {self.host_kind}] {self.address_string()} - {format % args}\n")
 
@@ -255,7 +258,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._account()
         self.end_headers()
 
-    def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def send_bytes(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         """Send a complete answer (no body for HEAD, but the body's ``Content-Length``)."""
         self.send_head(status, content_type, len(body), headers)
         if self.command != "HEAD" and status not in (204, 304):

@@ -7,8 +7,10 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from airflow_provider_asana.emulator.directory import Workspace
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.directory import Workspace
 
 TERMINAL = frozenset({"finished", "error"})
 FIRST_EXPORT_GID = 1_210_000_000_000_001

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
 from airflow_provider_asana.hooks._api import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.hooks.asana import AsanaHook
@@ -109,7 +110,7 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
-        The state of the export an earlier try stored, or what to do about an in-doubt marker.
+        Return the state of the export an earlier try stored, or what to do about an in-doubt marker.
 
         :raises AirflowFailException: an earlier try of this run may have started an export whose gid
             never came back, and ``resubmit_if_in_doubt`` is False.
@@ -156,7 +157,10 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     def is_job_succeeded(self, status: str) -> bool:
         return status == OrganizationExportState.FINISHED
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> str:
+    # ResumableJobMixin declares None, but on a re-attach execute_resumable returns this method's value as the
+    # task's result (`return self.poll_until_complete(reconnect_to, context)`, Task SDK 1.3), so it returns
+    # the gid: the XCom the sensor and the transfer read. test_retry_reattaches_to_the_running_export pins it.
+    def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
         # Waiting is the sensor's job, on the triggerer; this operator only submits (or re-attaches).
         return str(external_id)
 
@@ -166,7 +170,7 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
 
 def _started_nothing(error: BaseException) -> bool:
     """
-    True when a failed create request provably started no export.
+    Tell whether a failed create request provably started no export.
 
     The request never connected, or Asana refused it: a 4xx other than 408 (whose request may have
     been cut short after it was acted on), or 503 (Asana did not take it). Everything else (no answer,
@@ -195,7 +199,7 @@ def _is_marker(value: Any) -> bool:
 
 def _before_last_clear(marker: dict[str, Any], context: Context, retries: int) -> bool:
     """
-    True when the marker was left by a try before the task was last cleared.
+    Tell whether the marker was left by a try before the task was last cleared.
 
     Clearing does not empty the task state store (Airflow 3.3), but it sets ``max_tries`` to the try
     number at the clear plus ``retries``, so the first try since the clear is ``max_tries - retries + 1``,

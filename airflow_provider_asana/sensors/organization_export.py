@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import (
     TaskDeferralError,
     TaskDeferralTimeout,
 )
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.triggers.organization_export import (
@@ -117,7 +118,9 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
             raise self._timed_out(message)
         status_code = event.get("status_code")
         try:
-            return self._conclude(event["status"], message, status_code if isinstance(status_code, int) else None)
+            return self._conclude(
+                event["status"], message, status_code if isinstance(status_code, int) else None
+            )
         except AsanaAPIError as e:
             self._skip_if_never_fail(e)
             raise
@@ -134,7 +137,7 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
             raise
 
     def _conclude(self, status: str, message: str, status_code: int | None = None) -> str:
-        """The gid for a finished export, or the exception for a failed one or a failure to ask."""
+        """Return the gid for a finished export, or raise for a failed one or a failure to ask."""
         if status == SUCCESS:
             self.log.info(message)
             return self.export_gid
@@ -145,7 +148,7 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
         raise AssertionError(f"unhandled export status {status!r}")
 
     def _skip_if_never_fail(self, error: Exception) -> None:
-        """A failed check is skipped under ``never_fail``, as BaseSensorOperator does for a poke."""
+        """Skip a failed check under ``never_fail``, as BaseSensorOperator does for a poke."""
         if self.never_fail:
             raise AirflowSkipException(f"Skipping due to never_fail is set to True: {error}") from error
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
+
 from airflow_provider_asana.hooks.asana import AsanaHook
 
 if TYPE_CHECKING:
@@ -31,16 +32,24 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         :class:`~airflow.sdk.ObjectStoragePath` understands, such as ``file:///data/asana/export.json.gz`` or
         ``s3://aws_conn_id@bucket/asana/export.json.gz``.
     :param asana_conn_id: The Asana connection id (templated).
-    :param overwrite: (templated: a bool, or ``"true"``/``"false"`` as ``{{ params.x }}`` renders) Replace an object already at ``destination``. If False (the default) the task fails
-        before downloading when something is there.
-    :param verify_gzip: (templated like ``overwrite``) Decode the whole gzip (every member, CRC-32 and length trailers) while it streams.
-        On by default: a truncated or corrupt export must fail the task rather than land as if it were
-        good, and the decoding runs on its own thread alongside the download, so it costs little wall
-        time. Off stores exactly what the server sent, checked only against its announced size.
+    :param overwrite: (templated: a bool, or ``"true"``/``"false"`` as ``{{ params.x }}`` renders) Replace
+        an object already at ``destination``. If False (the default) the task fails before downloading
+        when something is there.
+    :param verify_gzip: (templated like ``overwrite``) Decode the whole gzip (every member, CRC-32 and
+        length trailers) while it streams. On by default: a truncated or corrupt export must fail the task
+        rather than land as if it were good, and the decoding runs on its own thread alongside the
+        download, so it costs little wall time. Off stores exactly what the server sent, checked only
+        against its announced size.
     :return: ``{"uri", "bytes", "sha256", "export_gid"}`` (never the download URL).
     """
 
-    template_fields: Sequence[str] = ("export_gid", "destination", "asana_conn_id", "overwrite", "verify_gzip")
+    template_fields: Sequence[str] = (
+        "export_gid",
+        "destination",
+        "asana_conn_id",
+        "overwrite",
+        "verify_gzip",
+    )
 
     def __init__(
         self,
@@ -48,8 +57,8 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         export_gid: str,
         destination: str | ObjectStoragePath,
         asana_conn_id: str = AsanaHook.default_conn_name,
-        overwrite: bool = False,
-        verify_gzip: bool = True,
+        overwrite: bool | str = False,
+        verify_gzip: bool | str = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,7 +83,7 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
 
 
 def _as_bool(value: Any, name: str) -> bool:
-    """A bool, or the text a template renders a bool to."""
+    """Read a bool, or the text a template renders a bool to."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

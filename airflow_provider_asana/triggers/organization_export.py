@@ -8,9 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
 from airflow_provider_asana.exceptions import AsanaAPIError
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.states import OrganizationExportState, describe_failed_export, describe_unknown_state
+from airflow_provider_asana.states import (
+    OrganizationExportState,
+    describe_failed_export,
+    describe_unknown_state,
+)
 
 #: What the trigger asks for: the state and who the export belongs to, never the download URL.
 STATE_FIELDS = ("state", "organization", "organization.name")
@@ -24,7 +29,7 @@ EVENT_STATUSES = (SUCCESS, FAILED, ERROR, TIMEOUT)
 
 def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] | None:
     """
-    What an export's state means: ``None`` while it runs, else an event status and its message.
+    Judge an export's state: ``None`` while it runs, else an event status and its message.
 
     Shared by the sensor's poke and the trigger, so both modes judge a state the same way.
     """
@@ -109,9 +114,18 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
                     TIMEOUT,
                     f"Asana organization export {self.export_gid} was still {state!r} at the sensor's deadline.",
                 )
-            self.log.info("Asana organization export %s is %s; next check in %.0f s.", self.export_gid, state,
-                          min(self.poll_interval, remaining))
+            self.log.info(
+                "Asana organization export %s is %s; next check in %.0f s.",
+                self.export_gid,
+                state,
+                min(self.poll_interval, remaining),
+            )
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     def _event(self, status: str, message: str, *, status_code: int | None = None) -> dict[str, Any]:
-        return {"status": status, "export_gid": self.export_gid, "message": message, "status_code": status_code}
+        return {
+            "status": status,
+            "export_gid": self.export_gid,
+            "message": message,
+            "status_code": status_code,
+        }

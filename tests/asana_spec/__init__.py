@@ -18,7 +18,8 @@ SCRIPT_PATH = Path(__file__).parents[2] / "scripts" / "extract_asana_spec.py"
 def extract_script() -> ModuleType:
     """``scripts/extract_asana_spec.py`` as a module (``scripts/`` is not a package)."""
     spec = importlib.util.spec_from_file_location("extract_asana_spec", SCRIPT_PATH)
-    assert spec is not None and spec.loader is not None, f"cannot load {SCRIPT_PATH}"
+    assert spec is not None, f"cannot load {SCRIPT_PATH}"
+    assert spec.loader is not None, f"cannot load {SCRIPT_PATH}"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

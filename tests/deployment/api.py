@@ -114,7 +114,9 @@ class AirflowAPI:
         body = self.call("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
         return body if isinstance(body, str) else str(body)
 
-    def wait_run(self, dag_id: str, run_id: str, *, timeout: float, procs: Sequence[Proc] = ()) -> dict[str, Any]:
+    def wait_run(
+        self, dag_id: str, run_id: str, *, timeout: float, procs: Sequence[Proc] = ()
+    ) -> dict[str, Any]:
         """Poll the run (as the UI's grid does) until it ends; return it."""
         last: dict[str, str] = {}
 
@@ -128,7 +130,9 @@ class AirflowAPI:
             return run if run["state"] in TERMINAL_RUN_STATES else None
 
         try:
-            return wait_for(f"run {run_id} of {dag_id} to end", ended, timeout=timeout, interval=1, procs=procs)
+            return wait_for(
+                f"run {run_id} of {dag_id} to end", ended, timeout=timeout, interval=1, procs=procs
+            )
         except StackError as e:
             raise StackError(f"{e}\n  last task states: {last}") from None
 
@@ -140,7 +144,9 @@ class AirflowAPI:
                 return None
             run_state = self.run(dag_id, run_id)["state"]
             if ti["state"] not in states and run_state in TERMINAL_RUN_STATES:
-                raise AssertionError(f"run {run_id} ended {run_state} with {task_id} {ti['state']}, never {states}")
+                raise AssertionError(
+                    f"run {run_id} ended {run_state} with {task_id} {ti['state']}, never {states}"
+                )
             return ti if ti["state"] in states else None
 
         return wait_for(f"{dag_id}.{task_id} in {run_id} to be {'/'.join(states)}", reached, timeout=timeout,
@@ -173,7 +179,9 @@ class EmulatorControl:
     def _call(self, method: str, name: str, body: Any = None) -> Any:
         response = self.session.request(method, f"{self.control}/{name}", json=body, timeout=30)
         if response.status_code != 200:
-            raise StackError(f"emulator {method} /_emulator/{name} answered {response.status_code}: {response.text}")
+            raise StackError(
+                f"emulator {method} /_emulator/{name} answered {response.status_code}: {response.text}"
+            )
         return response.json()
 
     def requests(self) -> list[dict[str, Any]]:
@@ -321,11 +329,11 @@ class LakeWatcher(threading.Thread):
                 for key, size in self.lake.objects(self.prefix).items():
                     self.sightings.append((now, key, size))
                 if self.key is not None:
-                    size = self.lake.head(self.key)
-                    if size is not None:
-                        self.sightings.append((now, self.key, size))
+                    head = self.lake.head(self.key)
+                    if head is not None:
+                        self.sightings.append((now, self.key, head))
                 self.polls += 1
-            except Exception as e:  # noqa: BLE001 - recorded, reported by the scenario
+            except Exception as e:  # recorded, reported by the scenario
                 self.errors.append(f"{type(e).__name__}: {e}")
             self._halt.wait(self.interval)
 

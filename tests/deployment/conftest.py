@@ -1,5 +1,5 @@
 """
-Fixtures of the production-shaped system test (``make system-test``; README "Running in production").
+Fixtures of the production-shaped system test (``make system-test``; ``docs/production.md``).
 
 Every test here is marked ``deployment``, which ``pyproject.toml`` deselects by default: ``make test``
 never runs them; ``pytest -m deployment tests/deployment`` does. One deployment serves the whole session
@@ -14,7 +14,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,9 @@ def settled_deployment(deployment: Context) -> None:
             deployment.stack.components[name] = proc.restarted()
     for dag_id, run_id in deployment.runs:
         if deployment.api.run(dag_id, run_id)["state"] not in TERMINAL_RUN_STATES:
-            logger.warning("run %s of %s, from an earlier scenario, is still going: waiting for it", run_id, dag_id)
+            logger.warning(
+                "run %s of %s, from an earlier scenario, is still going: waiting for it", run_id, dag_id
+            )
             deployment.wait_run(dag_id, run_id)
 
 
@@ -199,7 +201,9 @@ def page(deployment: Context, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failure's report ends with every process' log tail (a failed setup: the first one only)."""
     report: pytest.TestReport = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
@@ -221,7 +225,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
     mine = sorted((r for r in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
                    if r.when == "call" and "deployment" in r.keywords), key=lambda r: r.start)  # fmt: skip
-    deselected = [i for i in terminalreporter.stats.get("deselected", []) if i.get_closest_marker("deployment")]
+    deselected = [
+        i for i in terminalreporter.stats.get("deselected", []) if i.get_closest_marker("deployment")
+    ]
     if deselected and not mine and config.getoption("markexpr") == "not deployment":
         terminalreporter.write_line(f"tests/deployment: {len(deselected)} deployment tests deselected; "
                                     f"they run with -m deployment (make system-test)")  # fmt: skip

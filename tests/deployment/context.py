@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import gzip
 import io
 import json
@@ -73,7 +74,11 @@ class Context:
 
     def trigger_on_demand(self, destination: str, verify_gzip: bool = True) -> tuple[str, float]:
         started = time.time()
-        conf = {"organization_gid": self.organization_gid, "destination": destination, "verify_gzip": verify_gzip}
+        conf = {
+            "organization_gid": self.organization_gid,
+            "destination": destination,
+            "verify_gzip": verify_gzip,
+        }
         run_id = self.api.trigger(ON_DEMAND_DAG, conf=conf)["dag_run_id"]
         self.runs.append((ON_DEMAND_DAG, run_id))
         return run_id, started
@@ -82,7 +87,9 @@ class Context:
         return self.api.wait_run(dag_id, run_id, timeout=timeout, procs=self.running_procs())
 
     def wait_deferred(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        ti = self.api.wait_task_state(dag_id, run_id, "wait", ["deferred"], timeout=120, procs=self.running_procs())
+        ti = self.api.wait_task_state(
+            dag_id, run_id, "wait", ["deferred"], timeout=120, procs=self.running_procs()
+        )
         self.capture_deferral(run_id)
         return ti
 
@@ -131,12 +138,11 @@ class Context:
 
     def check_landed(self, landed: dict[str, Any]) -> str:
         """The S3 object named by the transfer's XCom is byte-identical to the emulator's export."""
-        assert isinstance(landed, dict) and {"uri", "bytes", "sha256", "export_gid"} <= set(landed), (
-            f"the transfer's XCom is not {{uri, bytes, sha256, export_gid}}: {landed!r}"
-        )
-        assert "X-Amz" not in json.dumps(landed) and "?" not in landed["uri"], (
-            f"the transfer's XCom carries a query string: {landed!r}"
-        )
+        not_a_result = f"the transfer's XCom is not {{uri, bytes, sha256, export_gid}}: {landed!r}"
+        assert isinstance(landed, dict), not_a_result
+        assert {"uri", "bytes", "sha256", "export_gid"} <= set(landed), not_a_result
+        assert "X-Amz" not in json.dumps(landed), f"the transfer's XCom carries a query string: {landed!r}"
+        assert "?" not in landed["uri"], f"the transfer's XCom carries a query string: {landed!r}"
         bucket, key = s3_key(landed["uri"])
         assert bucket == BUCKET, f"landed in bucket {bucket!r}, not {BUCKET!r}: {landed['uri']}"
         exports = self.emu.exports()
@@ -270,8 +276,12 @@ def switch_to_celery(ctx: Context, workers: int = 2) -> list[Proc]:
         started.append(worker)
     stack.components["scheduler"] = airflow.start("scheduler-celery", "scheduler")
     for worker in started:
-        wait_for(f"{worker.name} to join the Redis broker", lambda w=worker: " ready." in w.log_path.read_text(),
+        wait_for(f"{worker.name} to join the Redis broker", functools.partial(_joined_the_broker, worker),
                  timeout=120, procs=[worker])  # fmt: skip
     wait_for("the Celery scheduler's heartbeat", lambda: ctx.api.health()["scheduler"]["status"] == "healthy",
              timeout=60, procs=ctx.running_procs())  # fmt: skip
     return started
+
+
+def _joined_the_broker(worker: Proc) -> bool:
+    return " ready." in worker.log_path.read_text()

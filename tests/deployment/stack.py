@@ -83,7 +83,7 @@ class Proc:
     def __init__(
         self,
         name: str,
-        argv: Sequence[str],
+        argv: Sequence[object],
         *,
         env: dict[str, str] | None = None,
         log_dir: Path,
@@ -175,7 +175,9 @@ class Proc:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %d) ignored signal %d for %.0f s: SIGKILL", self.name, self.pid, sig, timeout)
+                logger.warning(
+                    "%s (pid %d) ignored signal %d for %.0f s: SIGKILL", self.name, self.pid, sig, timeout
+                )
         kill_processes(family)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
@@ -190,7 +192,9 @@ def kill_processes(processes: Iterable[psutil.Process]) -> list[int]:
                 process.send_signal(signal.SIGKILL)
                 killed.append(process.pid)
     for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired, psutil.AccessDenied, ChildProcessError):
+        with contextlib.suppress(
+            psutil.NoSuchProcess, psutil.TimeoutExpired, psutil.AccessDenied, ChildProcessError
+        ):
             process.wait(5)
     reap_orphans()
     return killed
@@ -207,7 +211,7 @@ def reap_orphans() -> None:
                         os.waitpid(child.pid, os.WNOHANG)
 
 
-def run(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, timeout: float = 300,
+def run(argv: Sequence[object], *, log: Path, env: dict[str, str] | None = None, timeout: float = 300,
         user: str | None = None, cwd: Path | None = None) -> str:  # fmt: skip
     """Run a command to completion, output appended to ``log``; return the output; raise on failure."""
     kwargs: dict[str, Any] = {}
@@ -218,7 +222,7 @@ def run(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None, ti
     try:
         result = subprocess.run(
             [str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=timeout, **kwargs,
+            timeout=timeout, check=False, **kwargs,
         )  # fmt: skip
     except subprocess.TimeoutExpired as e:
         output = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")
@@ -242,7 +246,7 @@ def _append(log: Path, argv: Sequence[Any], output: str) -> None:
 
 def wait_for(
     what: str,
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     *,
     timeout: float,
     interval: float = 0.5,
@@ -269,7 +273,7 @@ def wait_for(
                 return value
         except (AssertionError, StackError):
             raise
-        except Exception as e:  # noqa: BLE001 - not ready yet
+        except Exception as e:  # not ready yet
             last_error = e
         for proc in procs:
             if proc.popen is not None and not proc.running:
@@ -294,7 +298,9 @@ class Postgres:
     def __init__(self, root: Path, logs: Path) -> None:
         candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
         if not candidates:
-            raise StackError("PostgreSQL is not installed: apt-get install -y postgresql (make system-test does)")
+            raise StackError(
+                "PostgreSQL is not installed: apt-get install -y postgresql (make system-test does)"
+            )
         self.bin = Path(candidates[-1]).parent
         self.version = self.bin.parent.name
         self.root = root
@@ -336,9 +342,14 @@ class Postgres:
         ).start()  # fmt: skip
         wait_for(
             f"PostgreSQL {self.version} to accept connections on port {self.port}",
-            lambda: subprocess.run(
-                [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
-            ).returncode == 0,
+            lambda: (
+                subprocess.run(
+                    [self.bin / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                    capture_output=True,
+                    check=False,
+                ).returncode
+                == 0
+            ),
             timeout=60,
             procs=[self.proc],
         )
@@ -380,7 +391,9 @@ class Redis:
     def __init__(self, root: Path, logs: Path) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            raise StackError("redis-server is not installed: apt-get install -y redis-server (make system-test does)")
+            raise StackError(
+                "redis-server is not installed: apt-get install -y redis-server (make system-test does)"
+            )
         self.port = free_port()
         self.dir = root / "redis"
         self.logs = logs
@@ -460,9 +473,7 @@ class Emulator:
             ],
             log_dir=self.logs,
         ).start()  # fmt: skip
-        self.info = wait_for(
-            "the Asana emulator's ready file", self._ready, timeout=120, procs=[self.proc]
-        )
+        self.info = wait_for("the Asana emulator's ready file", self._ready, timeout=120, procs=[self.proc])
 
     def _ready(self) -> dict[str, Any] | None:
         return json.loads(self.ready_file.read_text()) if self.ready_file.exists() else None
@@ -552,7 +563,9 @@ class Airflow:
         return [str(VENV_BIN / "airflow"), *args]
 
     def migrate(self) -> None:
-        run(self.command("db", "migrate"), env=self.env, log=self.logs / "airflow-db-migrate.log", timeout=600)
+        run(
+            self.command("db", "migrate"), env=self.env, log=self.logs / "airflow-db-migrate.log", timeout=600
+        )
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         return Proc(name, self.command(*args), env={**self.env, **(env or {})}, log_dir=self.logs,
@@ -596,7 +609,7 @@ class Stack:
 
     def close(self) -> None:
         logger.info("stopping every process started (by pid)")
-        for name, proc in reversed(list(self.components.items())):
+        for proc in reversed(list(self.components.values())):
             with contextlib.suppress(Exception):
                 proc.stop(timeout=20)
         for service in (self.emulator, self.moto, self.redis):

@@ -66,10 +66,14 @@ def check_happy_path(ctx: Context, *, executor: str, run_id: str, since: float) 
     assert set(states.values()) == {"success"}, f"task states {states}"
     landed = api.xcom(LAKE_DAG, run_id, "land")
     export_gid = str(api.xcom(LAKE_DAG, run_id, "create"))
-    assert landed["export_gid"] == export_gid, f"land XCom {landed} is not for the created export {export_gid}"
+    assert landed["export_gid"] == export_gid, (
+        f"land XCom {landed} is not for the created export {export_gid}"
+    )
     run_date = run["logical_date"][:10]
     _, key = s3_key(landed["uri"])
-    expected_key = f"raw/asana/organization={ctx.organization_gid}/date={run_date}/organization_export.json.gz"
+    expected_key = (
+        f"raw/asana/organization={ctx.organization_gid}/date={run_date}/organization_export.json.gz"
+    )
     assert key == expected_key, f"landed at {key}, expected {expected_key}"
     detail = ctx.check_landed(landed)
     creates = ctx.creates(since, parse_time(run["end_date"]) + 1)
@@ -146,15 +150,19 @@ def test_scenario_2_triggerer_killed_while_deferred(deployment: Context, detail:
     polls_after = [r for r in ctx.api_requests(restarted_at, method="GET") if r["path"] == poll_path]
     assert polls_after, "no poll of the export after the triggerer restart: who finished the wait?"
     creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
-    assert len(creates) == 1, f"{len(creates)} exports created (POSTs in the emulator's log), expected exactly 1"
+    assert len(creates) == 1, (
+        f"{len(creates)} exports created (POSTs in the emulator's log), expected exactly 1"
+    )
     assert not polls_while_dead, (
         f"{len(polls_while_dead)} polls while the triggerer was dead: something else polled"
     )
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run_id, "land"))
     assert state_at_kill != "finished", "the export had finished before the kill: the test proves nothing"
-    detail(f"killed pids {killed} after the trigger's {polls_before} poll(s), export {state_at_kill}; "
-           f"restarted triggerer resumed the trigger "
-           f"({len(polls_after)} polls after restart); run success; exactly 1 POST; {landed}")
+    detail(
+        f"killed pids {killed} after the trigger's {polls_before} poll(s), export {state_at_kill}; "
+        f"restarted triggerer resumed the trigger "
+        f"({len(polls_after)} polls after restart); run success; exactly 1 POST; {landed}"
+    )
 
 
 # -- 3. a worker SIGKILLed mid-transfer ---------------------------------------------------------------------
@@ -169,7 +177,9 @@ def test_scenario_3_worker_killed_mid_transfer(deployment: Context, detail: Deta
     watcher.start()
     try:
         run_id, started = ctx.trigger_on_demand(f"s3://{AWS_CONN_ID}@{BUCKET}/{prefix.rstrip('/')}")
-        api.wait_task_state(ON_DEMAND_DAG, run_id, "land", ["running"], timeout=180, procs=ctx.running_procs())
+        api.wait_task_state(
+            ON_DEMAND_DAG, run_id, "land", ["running"], timeout=180, procs=ctx.running_procs()
+        )
         gid = str(api.xcom(ON_DEMAND_DAG, run_id, "create"))
         key = f"{prefix}organization={ctx.organization_gid}/export={gid}/organization_export.json.gz"
         watcher.key = key
@@ -206,22 +216,26 @@ def test_scenario_3_worker_killed_mid_transfer(deployment: Context, detail: Deta
     assert len(tries) >= 2, f"'land' ran {len(tries)} time(s); the kill should have cost one try"
     assert tries[-1]["state"] == "success", f"'land' tries: {[t['state'] for t in tries]}"
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run_id, "land"))
-    assert watcher.polls >= 20 and not watcher.errors, (
-        f"the lake watcher polled {watcher.polls} times, errors {watcher.errors[:3]}"
-    )
+    watched = f"the lake watcher polled {watcher.polls} times, errors {watcher.errors[:3]}"
+    assert watcher.polls >= 20, watched
+    assert not watcher.errors, watched
     partial = [(t, k, s) for t, k, s in watcher.sightings if k != key or s != LARGE_EXPORT]
     assert not partial, f"a reader could see partial/temporary objects: {partial[:5]}"
     early = [(t, k, s) for t, k, s in watcher.sightings if t < killed_at]
     assert not early, f"an object was visible before the kill: {early[:3]}"
     creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
-    assert len(creates) == 1, f"{len(creates)} exports created, expected 1 (the retry reuses the finished export)"
+    assert len(creates) == 1, (
+        f"{len(creates)} exports created, expected 1 (the retry reuses the finished export)"
+    )
     orphans = lake.multipart_uploads(prefix)
     first_seen = min((t for t, _, _ in watcher.sightings), default=None)
-    detail(f"killed pids {killed} (task + its LocalExecutor worker) with {uploaded >> 20} MiB in uploaded parts "
-           f"(task process RSS {task_rss} MiB mid-transfer); "
-           f"{len(tries)} tries, last success; {watcher.polls} lake polls: no object until "
-           f"{(first_seen or 0) - killed_at:.0f} s after the kill, then only the complete one; {landed}; "
-           f"{len(orphans)} incomplete multipart upload(s) left by the killed try (invisible)")
+    detail(
+        f"killed pids {killed} (task + its LocalExecutor worker) with {uploaded >> 20} MiB in uploaded parts "
+        f"(task process RSS {task_rss} MiB mid-transfer); "
+        f"{len(tries)} tries, last success; {watcher.polls} lake polls: no object until "
+        f"{(first_seen or 0) - killed_at:.0f} s after the kill, then only the complete one; {landed}; "
+        f"{len(orphans)} incomplete multipart upload(s) left by the killed try (invisible)"
+    )
 
 
 # -- 4. Asana faults ----------------------------------------------------------------------------------------
@@ -254,9 +268,10 @@ def test_scenario_4a_rate_limits_and_5xx(deployment: Context, detail: Detail) ->
     assert posts == [429, 429, 201], f"create calls answered {posts}, expected [429, 429, 201]"
     polls = [r for r in ctx.api_requests(started, end, method="GET") if r["path"] == f"{EXPORTS_PATH}/{gid}"]
     statuses = Counter(r["status"] for r in polls)
-    assert statuses[429] == 5 and statuses[503] == 3 and statuses[502] == 2, (
-        f"polls answered {dict(statuses)}, expected 5x429, 3x503, 2x502 among them"
-    )
+    answered = f"polls answered {dict(statuses)}, expected 5x429, 3x503, 2x502 among them"
+    assert statuses[429] == 5, answered
+    assert statuses[503] == 3, answered
+    assert statuses[502] == 2, answered
     times = [r["time"] for r in polls if r["status"] == 429]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert all(g >= 0.9 for g in gaps), f"Retry-After: 1 not honoured between 429s: gaps {gaps}"
@@ -266,8 +281,10 @@ def test_scenario_4a_rate_limits_and_5xx(deployment: Context, detail: Detail) ->
     tries = api.tries(ON_DEMAND_DAG, run_id, "wait")
     assert len(tries) == 1, f"'wait' needed {len(tries)} tries"
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run_id, "land"))
-    detail(f"create 429,429,201 (1 export); during the deferred wait {dict(statuses)} absorbed by the trigger's "
-           f"retries (429 gaps >= {min(gaps):.1f} s); run success; {landed}")
+    detail(
+        f"create 429,429,201 (1 export); during the deferred wait {dict(statuses)} absorbed by the trigger's "
+        f"retries (429 gaps >= {min(gaps):.1f} s); run success; {landed}"
+    )
 
 
 def test_scenario_4b_download_url_expiry(deployment: Context, detail: Detail) -> None:
@@ -295,8 +312,10 @@ def test_scenario_4b_download_url_expiry(deployment: Context, detail: Detail) ->
     tries = api.tries(ON_DEMAND_DAG, run_id, "land")
     assert len(tries) == 1, f"'land' needed {len(tries)} tries; the transfer should recover within one"
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run_id, "land"))
-    detail(f"download 200 cut at {half:,} B + {URL_TTL + 2} s stall, resume with the old URL 403 (expired), "
-           f"fresh URL from Asana, Range resume 206; 1 try; {landed}")
+    detail(
+        f"download 200 cut at {half:,} B + {URL_TTL + 2} s stall, resume with the old URL 403 (expired), "
+        f"fresh URL from Asana, Range resume 206; 1 try; {landed}"
+    )
 
 
 def test_scenario_4c_export_error(deployment: Context, detail: Detail) -> None:
@@ -310,18 +329,24 @@ def test_scenario_4c_export_error(deployment: Context, detail: Detail) -> None:
         emu.clear_faults()
     assert run["state"] == "failed", f"run {run_id} ended {run['state']}, expected failed"
     states = {t: ti["state"] for t, ti in api.task_instances(ON_DEMAND_DAG, run_id).items()}
-    assert states == {"create": "success", "wait": "failed", "land": "upstream_failed"}, f"task states {states}"
+    assert states == {"create": "success", "wait": "failed", "land": "upstream_failed"}, (
+        f"task states {states}"
+    )
     gid = str(api.xcom(ON_DEMAND_DAG, run_id, "create"))
     assert ctx.emu.exports()[gid]["state"] == "error", f"export {gid} is {ctx.emu.exports()[gid]['state']}"
     log = api.task_log(ON_DEMAND_DAG, run_id, "wait", 1)
-    assert gid in log and "error" in log, "the sensor's log does not name the export and its error state"
+    assert gid in log, "the sensor's log does not name the export"
+    assert "error" in log, "the sensor's log does not name the export's error state"
     objects = lake.objects(prefix)
     uploads = lake.multipart_uploads(prefix)
-    assert not objects and not uploads, f"something reached S3: objects {objects}, uploads {uploads}"
+    assert not objects, f"something reached S3: objects {objects}"
+    assert not uploads, f"something reached S3: uploads {uploads}"
     assert not ctx.downloads(gid), "the export's file was downloaded although it ended in error"
     creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
     assert len(creates) == 1, f"{len(creates)} exports created, expected 1"
-    detail("export ended in error: wait failed, land upstream_failed, run failed; nothing under the prefix in S3")
+    detail(
+        "export ended in error: wait failed, land upstream_failed, run failed; nothing under the prefix in S3"
+    )
 
 
 # -- 6. UI ------------------------------------------------------------------------------------------------
@@ -348,16 +373,18 @@ def test_scenario_6_ui_connection_and_trigger_forms(deployment: Context, page: A
 
     ctx, api = deployment, deployment.api
     meta = {m["connection_type"]: m for m in api.hook_meta()}
-    assert "asana" in meta, f"connection type 'asana' missing from the UI's hook metadata ({sorted(meta)[:20]}...)"
+    assert "asana" in meta, (
+        f"connection type 'asana' missing from the UI's hook metadata ({sorted(meta)[:20]}...)"
+    )
     asana = meta["asana"]
     assert asana["hook_class_name"] == "airflow_provider_asana.hooks.asana.AsanaHook", (
         f"'asana' is served by {asana['hook_class_name']}, not this provider's AsanaHook"
     )
     standard = asana["standard_fields"]
-    assert (standard["host"]["title"] == "API base URL" and standard["password"]["title"] == "Token"
-            and standard["login"]["hidden"] and standard["port"]["hidden"]), (
-        f"standard fields {standard}"
-    )  # fmt: skip
+    assert standard["host"]["title"] == "API base URL", f"standard fields {standard}"
+    assert standard["password"]["title"] == "Token", f"standard fields {standard}"
+    assert standard["login"]["hidden"], f"standard fields {standard}"
+    assert standard["port"]["hidden"], f"standard fields {standard}"
     extra = asana["extra_fields"] or {}
     wanted = {"workspace", "connect_timeout", "read_timeout", "max_attempts", "max_retry_wait"}
     assert wanted <= set(extra), f"extra fields {sorted(extra)}; missing {sorted(wanted - set(extra))}"
@@ -421,10 +448,12 @@ def test_scenario_6_ui_connection_and_trigger_forms(deployment: Context, page: A
     run = ctx.wait_run(ON_DEMAND_DAG, run["dag_run_id"])
     assert run["state"] == "success", f"the UI-triggered run ended {run['state']}"
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run["dag_run_id"], "land"))
-    detail(f"hook_meta lists asana (AsanaHook: host 'API base URL', password 'Token', {len(extra)} extra fields); "
-           f"Test connection OK; screenshots asana-connection-form.png ({conn_png >> 10} KiB), "
-           f"on-demand-trigger-form.png ({trigger_png >> 10} KiB); the form's Trigger started "
-           f"{run['triggered_by']} run, success; {landed}")
+    detail(
+        f"hook_meta lists asana (AsanaHook: host 'API base URL', password 'Token', {len(extra)} extra fields); "
+        f"Test connection OK; screenshots asana-connection-form.png ({conn_png >> 10} KiB), "
+        f"on-demand-trigger-form.png ({trigger_png >> 10} KiB); the form's Trigger started "
+        f"{run['triggered_by']} run, success; {landed}"
+    )
 
 
 # -- 1b. happy path on the CeleryExecutor -----------------------------------------------------------------
@@ -449,7 +478,8 @@ def test_scenario_1b_happy_path_celery_executor(deployment: Context, report_dag_
     for worker in celery_executor:
         text = worker.log_path.read_text(errors="replace")
         ran[worker.name] = sorted(
-            t for t in ("create", "wait", "land", "count_records")
+            t
+            for t in ("create", "wait", "land", "count_records")
             if f"task_id='{t}'" in text or f"'task_id': '{t}'" in text or f"task_id={t}" in text
         )
     used = [name for name, tasks in ran.items() if tasks]
@@ -510,8 +540,11 @@ def test_scenario_5_security_sweep(deployment: Context, sweep_material: None, de
         for what, values in needles.items():
             if any(v and v in blob for v in values):
                 findings.append(f"{what} in the trigger/next_kwargs of run {row['run_id']}")
-    stored = stack.postgres.query("SELECT password, is_encrypted FROM connection WHERE conn_id = 'asana_default'")
-    assert stored and stored[0][1], f"asana_default's password is not stored encrypted: {stored and stored[0][1]}"
+    stored = stack.postgres.query(
+        "SELECT password, is_encrypted FROM connection WHERE conn_id = 'asana_default'"
+    )
+    assert stored, "asana_default is not stored"
+    assert stored[0][1], f"asana_default's password is not stored encrypted: {stored[0][1]}"
     assert fernet.decrypt(stored[0][0].encode()).decode() == token, "asana_default does not hold the token"
 
     # Log files: task logs, trigger logs, Dag-processor logs, every component's output. (The emulator's
@@ -531,7 +564,9 @@ def test_scenario_5_security_sweep(deployment: Context, sweep_material: None, de
     assert not findings, "secrets found:\n    " + "\n    ".join(findings[:20])
     with_auth = [r for r in downloads if r["authorization"]]
     assert not with_auth, f"{len(with_auth)} download requests carried an Authorization header"
-    detail(f"after {len(ctx.runs)} runs: token, 'X-Amz-Signature' and {len(credentials)} URL credentials absent "
-           f"from the DB dump ({len(dump) >> 10} KiB, {len(tables_with_rows)} tables), {len(ctx.deferrals)} "
-           f"decrypted trigger rows, {len(files)} log files ({len(task_logs)} task/trigger logs); token only "
-           f"Fernet-encrypted in connection; 0 of {len(downloads)} download requests carried Authorization")
+    detail(
+        f"after {len(ctx.runs)} runs: token, 'X-Amz-Signature' and {len(credentials)} URL credentials absent "
+        f"from the DB dump ({len(dump) >> 10} KiB, {len(tables_with_rows)} tables), {len(ctx.deferrals)} "
+        f"decrypted trigger rows, {len(files)} log files ({len(task_logs)} task/trigger logs); token only "
+        f"Fernet-encrypted in connection; 0 of {len(downloads)} download requests carried Authorization"
+    )

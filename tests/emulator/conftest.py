@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_asana.emulator import AsanaEmulator
 from tests.emulator.helpers import Api
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator import AsanaEmulator
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator import AsanaEmulator
 
 FULL_FIELDS = "created_at,download_url,organization,organization.name,state"
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_asana.emulator.errors import ERRORS_HELP
+
 from tests.emulator.helpers import FULL_FIELDS, Api
 
 
@@ -25,7 +26,9 @@ def test_create_export_answers_201_with_a_compact_pending_export(api: Api) -> No
     response = api.create_export()
 
     assert response.status_code == 201
-    assert response.json() == {"data": {"gid": response.json()["data"]["gid"], "resource_type": "organization_export"}}
+    assert response.json() == {
+        "data": {"gid": response.json()["data"]["gid"], "resource_type": "organization_export"}
+    }
     assert re.fullmatch(r"[0-9]+", response.json()["data"]["gid"])
     assert api.emulator.exports[response.json()["data"]["gid"]]["state"] == "pending"
 
@@ -203,7 +206,9 @@ def test_create_export_rejects_malformed_json_and_empty_bodies(api: Api) -> None
 
 
 def test_create_export_accepts_a_numeric_gid_and_form_encoding(api: Api) -> None:
-    numeric = api.post("/organization_exports", json={"data": {"organization": int(api.emulator.organization_gid)}})
+    numeric = api.post(
+        "/organization_exports", json={"data": {"organization": int(api.emulator.organization_gid)}}
+    )
     form = api.post("/organization_exports", data={"organization": api.emulator.organization_gid})
 
     assert (numeric.status_code, form.status_code) == (201, 201)
@@ -313,7 +318,9 @@ def test_workspaces_bad_limit_is_400(api: Api, limit: str) -> None:
 
 
 def test_workspaces_bad_offset_is_400(api: Api) -> None:
-    assert _single_error(api.get("/workspaces", params={"limit": 1, "offset": "garbage!"}), 400).startswith("offset:")
+    assert _single_error(api.get("/workspaces", params={"limit": 1, "offset": "garbage!"}), 400).startswith(
+        "offset:"
+    )
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND", "FOO"])

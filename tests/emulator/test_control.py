@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,9 +13,12 @@ import requests
 
 from airflow_provider_asana.emulator import AsanaEmulator, Faults, RequestRecord
 from airflow_provider_asana.emulator.cli import build_parser, faults_from
-from airflow_provider_asana.emulator.faults import Declaration
 from airflow_provider_asana.emulator.records import token_label
-from tests.emulator.helpers import Api
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.faults import Declaration
+
+    from tests.emulator.helpers import Api
 
 
 def _control(emulator: AsanaEmulator, name: str) -> str:
@@ -32,7 +36,8 @@ def test_request_log_records_both_hosts(api: Api) -> None:
     ]  # fmt: skip
     post, poll, _, download = records
     assert isinstance(post, RequestRecord)
-    assert post.path == "/api/1.0/organization_exports" and post.authorization
+    assert post.path == "/api/1.0/organization_exports"
+    assert post.authorization
     assert poll.query == {"opt_fields": ["created_at,download_url,organization,organization.name,state"]}
     assert download.path == f"/exports/{gid}/organization_export.json.gz"
     assert not download.authorization
@@ -76,7 +81,9 @@ def test_max_in_flight_counts_concurrent_requests_per_token(asana_emulator) -> N
 
     def call(token: str) -> None:
         barrier.wait()
-        requests.get(asana_emulator.api_url + "/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        requests.get(
+            asana_emulator.api_url + "/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
 
     threads = [threading.Thread(target=call, args=(asana_emulator.token,)) for _ in range(4)]
     threads.append(threading.Thread(target=call, args=("other",)))
@@ -106,7 +113,8 @@ def test_control_endpoints(api: Api) -> None:
     assert exports[gid]["sha256"] == emulator.export_sha256(gid)
     assert exports[gid]["size"] == 64 << 10
     assert stats["by_method"] == {"api POST": 1, "api GET": 2}
-    assert info["api_url"] == emulator.api_url and info["download_base"] == emulator.download_base
+    assert info["api_url"] == emulator.api_url
+    assert info["download_base"] == emulator.download_base
     assert len(emulator.requests) == 3
 
     assert requests.delete(_control(emulator, "requests"), timeout=10).status_code == 200
@@ -117,15 +125,19 @@ def test_faults_over_http(api: Api) -> None:
     emulator = api.emulator
     url = _control(emulator, "faults")
 
-    changed = requests.put(url, json={"rate_limit": 1, "rate_limit_methods": ["GET"], "latency": 0.01}, timeout=10)
+    changed = requests.put(
+        url, json={"rate_limit": 1, "rate_limit_methods": ["GET"], "latency": 0.01}, timeout=10
+    )
     limited = api.get("/users/me")
     rejected = requests.put(url, json={"server_error_status": 418}, timeout=10)
     current = requests.get(url, timeout=10).json()
     cleared = requests.delete(url, timeout=10).json()
 
-    assert changed.status_code == 200 and changed.json()["rate_limit_methods"] == ["GET"]
+    assert changed.status_code == 200
+    assert changed.json()["rate_limit_methods"] == ["GET"]
     assert limited.status_code == 429
-    assert rejected.status_code == 400 and "server_error_status" in rejected.json()["error"]
+    assert rejected.status_code == 400
+    assert "server_error_status" in rejected.json()["error"]
     assert (current["rate_limit"], current["latency"]) == (0, 0.01)
     assert (cleared["latency"], cleared["rate_limit_methods"]) == (0.0, ["GET", "POST"])
     assert [r.status for r in emulator.requests] == [429]
@@ -141,7 +153,7 @@ def test_export_size_over_http_and_in_process(api: Api) -> None:
     assert answer.json() == {"export_size": 20_000}
     assert emulator.export_file(before).stat().st_size == 64 << 10
     assert len(requests.get(url, timeout=10).content) == emulator.export_file(after).stat().st_size == 20_000
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="export_size must be"):
         emulator.set_export_size(100)
 
 
@@ -184,7 +196,7 @@ def test_lifecycle(asana_emulator_cache_dir) -> None:
 
 
 def test_fixed_ports_and_conflicts(asana_emulator, asana_emulator_factory) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Address already in use"):
         asana_emulator_factory(port=asana_emulator.port)
 
 
@@ -193,7 +205,8 @@ def test_fixed_ports_and_conflicts(asana_emulator, asana_emulator_factory) -> No
     [{"token": ""}, {"export_size": 10}, {"polls_to_finish": 0}, {"seconds_to_finish": 0}, {"url_ttl": 0}],
 )
 def test_invalid_arguments(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"^{name} must be"):
         AsanaEmulator(**kwargs)
 
 
@@ -207,7 +220,8 @@ def test_access_log_only_when_verbose(asana_emulator_factory, capfd: pytest.Capt
     loud_err = capfd.readouterr().err
 
     assert quiet_err == ""
-    assert "GET /api/1.0/users/me" in loud_err and "401" in loud_err
+    assert "GET /api/1.0/users/me" in loud_err
+    assert "401" in loud_err
 
 
 # -- every fault, generated from its one declaration -----------------------------------------------------
@@ -227,14 +241,17 @@ def test_every_declared_fault_has_a_flag_and_a_control_api_key(fault: Declaratio
     cleared = requests.delete(url, timeout=10).json()
 
     assert from_flag != Faults().as_dict()[fault.name]
-    assert changed.status_code == 200 and changed.json()[fault.name] == current[fault.name] == from_flag
-    assert rejected.status_code == 400 and f"fault {fault.name} must be" in rejected.json()["error"]
+    assert changed.status_code == 200
+    assert changed.json()[fault.name] == current[fault.name] == from_flag
+    assert rejected.status_code == 400
+    assert f"fault {fault.name} must be" in rejected.json()["error"]
     assert cleared[fault.name] == Faults().as_dict()[fault.name]
 
 
 @pytest.mark.parametrize("name", Faults.names("counter"))
 def test_every_counter_counts_down(name: str) -> None:
-    faults = Faults(**{name: 2})
+    armed: dict[str, Any] = {name: 2}
+    faults = Faults(**armed)
 
     assert [faults.take(name), faults.take(name), faults.take(name)] == [True, True, False]
     assert getattr(faults, name) == 0

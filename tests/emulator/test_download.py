@@ -138,7 +138,9 @@ def test_authorization_header_is_400_invalid_argument(api: Api) -> None:
     assert api.emulator.token not in response.text
 
 
-@pytest.mark.parametrize("param", ["X-Amz-Signature", "X-Amz-Date", "X-Emulator-Expires-At-Ms", "X-Amz-Expires"])
+@pytest.mark.parametrize(
+    "param", ["X-Amz-Signature", "X-Amz-Date", "X-Emulator-Expires-At-Ms", "X-Amz-Expires"]
+)
 def test_tampered_url_is_403_signature_does_not_match(api: Api, param: str) -> None:
     _, url = api.finished_export()
     original = parse_qs(urlsplit(url).query)[param][0]

@@ -35,7 +35,9 @@ def _resolve(spec: dict, ref: str) -> dict:
 
 def _validate(spec: dict, schema: dict, instance: Any) -> None:
     """Validate with the whole spec as the root document, so every ``$ref`` resolves."""
-    validator = OAS30ReadValidator({**schema, "components": spec["components"]}, format_checker=oas30_format_checker)
+    validator = OAS30ReadValidator(
+        {**schema, "components": spec["components"]}, format_checker=oas30_format_checker
+    )
     errors = sorted(validator.iter_errors(instance), key=str)
     assert not errors, "\n".join(error.message for error in errors)
 
@@ -68,7 +70,9 @@ def test_finished_export_response_matches_the_spec(spec: dict, api: Api) -> None
     body = api.get_export(gid).json()
 
     assert body["data"]["download_url"].startswith("http://")
-    _validate(spec, _response_schema(spec, "/organization_exports/{organization_export_gid}", "get", 200), body)
+    _validate(
+        spec, _response_schema(spec, "/organization_exports/{organization_export_gid}", "get", 200), body
+    )
     _assert_only_known(spec, "#/components/schemas/OrganizationExportResponse", body["data"])
     assert set(body["data"]) == _properties(spec, {"$ref": "#/components/schemas/OrganizationExportResponse"})
 
@@ -128,6 +132,7 @@ def test_error_bodies_match_the_spec(spec: dict, asana_emulator, setup: dict, st
 
 def _sdk(emulator) -> Any:
     import asana  # a test dependency (the [test] extra)
+
     configuration = asana.Configuration()
     configuration.host = emulator.api_url
     configuration.access_token = emulator.token
@@ -140,7 +145,7 @@ def test_sdk_creates_polls_and_downloads(asana_emulator_factory) -> None:
 
     body = {"data": {"organization": emulator.organization_gid}}
     created = exports.create_organization_export(body, {"opt_fields": FULL_FIELDS})
-    states = []
+    states: list[dict[str, Any]] = []
     while not states or states[-1]["state"] not in ("finished", "error"):
         states.append(exports.get_organization_export(created["gid"], {"opt_fields": FULL_FIELDS}))
 
@@ -153,7 +158,9 @@ def test_sdk_creates_polls_and_downloads(asana_emulator_factory) -> None:
 
 def test_sdk_retries_a_rate_limited_get(asana_emulator) -> None:
     asana, exports = _sdk(asana_emulator)
-    gid = exports.create_organization_export({"data": {"organization": asana_emulator.organization_gid}}, {})["gid"]
+    gid = exports.create_organization_export({"data": {"organization": asana_emulator.organization_gid}}, {})[
+        "gid"
+    ]
     asana_emulator.set_faults(rate_limit=1, rate_limit_retry_after=1)
 
     result = exports.get_organization_export(gid, {"opt_fields": "state"})

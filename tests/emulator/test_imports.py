@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import airflow_provider_asana.emulator
+
 from tests.import_graph import cycles, import_graph, imports, module_files
 
 PACKAGE = "airflow_provider_asana.emulator"
@@ -27,7 +28,11 @@ def test_the_emulator_imports_only_the_standard_library_and_itself() -> None:
         for base, _ in imports(path, module):
             top = base.split(".")[0]
             own = base == PACKAGE or base.startswith(PACKAGE + ".")
-            if not own and top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY.get(module, ()):
+            if (
+                not own
+                and top not in sys.stdlib_module_names
+                and top not in ALLOWED_THIRD_PARTY.get(module, ())
+            ):
                 foreign.add(f"{module} imports {base}")
 
     assert foreign == set(), "the emulator must stay standalone (no provider code, no Airflow, stdlib only)"

@@ -27,6 +27,7 @@ import schemathesis
 from airflow_provider_asana.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.directory import ENTERPRISE_ORG, USER_GID
 from airflow_provider_asana.emulator.state import FIRST_EXPORT_GID
+
 from tests.asana_spec import EXTRACT_PATH
 
 OPERATIONS = ["createOrganizationExport", "getOrganizationExport", "getUser", "getWorkspaces"]

@@ -5,11 +5,12 @@ from types import SimpleNamespace
 import pytest
 import requests
 import responses
+from airflow.sdk.exceptions import AirflowFailException
 from structlog.testing import capture_logs
 
-from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_asana.exceptions import AsanaAPIError
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
+
 from tests.conftest import WORKSPACE, set_asana_connection
 
 KEY = AsanaCreateOrganizationExportOperator.external_id_key
@@ -35,7 +36,9 @@ class TaskStateStore:
 
 
 def _posts(emulator) -> int:
-    return sum(1 for r in emulator.requests if r.method == "POST" and r.path.endswith("/organization_exports"))
+    return sum(
+        1 for r in emulator.requests if r.method == "POST" and r.path.endswith("/organization_exports")
+    )
 
 
 def _operator(**kwargs) -> AsanaCreateOrganizationExportOperator:
@@ -58,7 +61,8 @@ def test_templated_fields():
 def test_submits_and_returns_gid(asana_emulator, emulator_conn):
     store = TaskStateStore()
     gid = _operator().execute(_context(store))
-    assert gid.isdigit() and gid in asana_emulator.exports
+    assert gid.isdigit()
+    assert gid in asana_emulator.exports
     assert _posts(asana_emulator) == 1
     assert store.get(KEY) == gid  # the gid replaced the in-doubt marker
 
@@ -69,17 +73,24 @@ def test_explicit_organization(asana_emulator, emulator_conn):
 
 
 def test_retry_reattaches_to_the_running_export(asana_emulator, emulator_conn):
+    # The re-attaching try returns what poll_until_complete returns (ResumableJobMixin.execute_resumable,
+    # although the mixin declares None): it must be the gid, the XCom downstream tasks read.
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     retry = _operator().execute(_context(store, try_number=2))
     assert retry == first
+    assert retry in asana_emulator.exports
     assert _posts(asana_emulator) == 1
 
 
 def test_retry_reuses_a_finished_export(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=1)
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     assert _operator().execute(_context(store, try_number=2)) == first
@@ -89,12 +100,17 @@ def test_retry_reuses_a_finished_export(asana_emulator_factory, monkeypatch):
 def test_retry_after_failed_export_starts_a_new_one(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=1)
     emulator.set_faults(export_state="error")
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     store = TaskStateStore()
     first = _operator().execute(_context(store))
     second = _operator().execute(_context(store, try_number=2))
-    assert second != first and _posts(emulator) == 2
+    assert second != first
+    assert _posts(emulator) == 2
     assert store.get(KEY) == second
 
 
@@ -102,7 +118,8 @@ def test_retry_with_unknown_export_starts_a_new_one(asana_emulator, emulator_con
     store = TaskStateStore()
     store.set(KEY, "1399999999999999")
     gid = _operator().execute(_context(store, try_number=2))
-    assert gid != "1399999999999999" and _posts(asana_emulator) == 1
+    assert gid != "1399999999999999"
+    assert _posts(asana_emulator) == 1
 
 
 def test_not_durable_submits_every_try(asana_emulator, emulator_conn):
@@ -124,17 +141,23 @@ def test_server_error_on_create_fails_at_once_and_leaves_the_marker(asana_emulat
     message = str(failed.value)
     assert "Try 1 of this task asked Asana to start an organization export at " in message
     assert f"HTTP {status}" in message  # what happened, from the hook
-    assert "no endpoint lists exports" in message and "clear this task" in message
+    assert "no endpoint lists exports" in message
+    assert "clear this task" in message
     assert "resubmit_if_in_doubt=True" in message
     assert isinstance(failed.value.__cause__, AsanaAPIError)
     assert _posts(asana_emulator) == 1
     marker = store.get(KEY)
-    assert marker["try_number"] == 1 and marker["in_doubt_since"] and f"HTTP {status}" in marker["error"]
+    assert marker["try_number"] == 1
+    assert marker["in_doubt_since"]
+    assert f"HTTP {status}" in marker["error"]
 
 
 @pytest.mark.parametrize(
     "no_answer",
-    [requests.exceptions.ReadTimeout("Read timed out."), requests.exceptions.ConnectionError("Connection aborted.")],
+    [
+        requests.exceptions.ReadTimeout("Read timed out."),
+        requests.exceptions.ConnectionError("Connection aborted."),
+    ],
     ids=["read-timeout", "dropped-after-sending"],
 )
 def test_no_answer_to_create_fails_at_once_and_the_retry_does_not_post(asana_conn, no_answer):
@@ -165,7 +188,8 @@ def test_marker_is_stored_before_the_request_is_sent(asana_conn):
         rsps.add_callback(responses.POST, EXPORTS_URL, callback=create)
         with pytest.raises(KeyboardInterrupt):
             _operator().execute(_context(store))
-        assert seen and seen[0]["try_number"] == 1
+        assert seen
+        assert seen[0]["try_number"] == 1
         with pytest.raises(AirflowFailException, match="Try 1 of this task"):
             _operator().execute(_context(store, try_number=2))
         assert len(rsps.calls) == 1
@@ -182,7 +206,9 @@ def test_resubmit_if_in_doubt_posts_once_more_and_warns(asana_emulator, emulator
     assert _posts(asana_emulator) == 2
     assert store.get(KEY) == gid
     warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
-    assert any(f"Try 1 asked Asana for an export at {since}" in w and "resubmit_if_in_doubt" in w for w in warnings)
+    assert any(
+        f"Try 1 asked Asana for an export at {since}" in w and "resubmit_if_in_doubt" in w for w in warnings
+    )
 
 
 def test_cleared_task_starts_fresh(asana_conn):
@@ -196,7 +222,8 @@ def test_cleared_task_starts_fresh(asana_conn):
         # Cleared after try 1: max_tries = 1 + retries; the next try is 2, the first since the clear.
         gid = _operator().execute(_context(store, try_number=2, max_tries=3))
         assert len(rsps.calls) == 2
-    assert gid == "1300000000000007" and store.get(KEY) == gid
+    assert gid == "1300000000000007"
+    assert store.get(KEY) == gid
 
 
 def test_retry_of_a_cleared_run_still_refuses(asana_conn):
@@ -222,9 +249,12 @@ def test_retry_of_a_cleared_run_still_refuses(asana_conn):
     ids=["429-past-retries", "503-past-retries", "402", "403"],
 )
 def test_refused_create_leaves_no_marker(asana_emulator, monkeypatch, faults, error):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
-                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001,
-                                "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password=asana_emulator.token,
+        extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     asana_emulator.set_faults(**faults)
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match=error) as failed:
@@ -256,8 +286,12 @@ def test_unknown_organization_leaves_no_marker(asana_emulator, emulator_conn):
 
 
 def test_bad_token_leaves_no_marker(asana_emulator, monkeypatch):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password="0/wrong",
-                         extra={"workspace": asana_emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password="0/wrong",
+        extra={"workspace": asana_emulator.organization_gid},
+    )
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="HTTP 401"):
         _operator().execute(_context(store))
@@ -265,8 +299,11 @@ def test_bad_token_leaves_no_marker(asana_emulator, monkeypatch):
 
 
 def test_connect_error_leaves_no_marker(monkeypatch):
-    set_asana_connection(monkeypatch, host="http://127.0.0.1:9/api/1.0",
-                         extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host="http://127.0.0.1:9/api/1.0",
+        extra={"workspace": WORKSPACE, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="could not connect"):
         _operator().execute(_context(store))
@@ -279,7 +316,8 @@ def test_error_before_any_request_leaves_no_marker(monkeypatch, organization_gid
     store = TaskStateStore()
     with responses.RequestsMock() as rsps, pytest.raises(ValueError, match="organization_gid"):
         _operator(organization_gid=organization_gid).execute(_context(store))
-    assert not rsps.calls and KEY not in store.values
+    assert not rsps.calls
+    assert KEY not in store.values
 
 
 def test_refused_resubmit_puts_the_earlier_marker_back(asana_emulator, emulator_conn):
@@ -297,7 +335,8 @@ def test_not_durable_lets_airflow_retry_an_ambiguous_create(asana_emulator, emul
     store = TaskStateStore()
     with pytest.raises(AsanaAPIError, match="HTTP 502") as failed:
         _operator(durable=False).execute(_context(store))
-    assert not isinstance(failed.value, AirflowFailException) and not store.values
+    assert not isinstance(failed.value, AirflowFailException)
+    assert not store.values
 
 
 def test_without_a_task_state_store_an_ambiguous_create_still_fails_at_once(asana_emulator, emulator_conn):
@@ -311,8 +350,10 @@ def test_without_a_task_state_store_an_ambiguous_create_still_fails_at_once(asan
 
 @pytest.mark.parametrize(
     ("data", "said"),
-    [({"gid": "1300000000000001"}, "was returned without a state"),
-     ({"gid": "1300000000000001", "state": "archived"}, "reported an unknown state 'archived'")],
+    [
+        ({"gid": "1300000000000001"}, "was returned without a state"),
+        ({"gid": "1300000000000001", "state": "archived"}, "reported an unknown state 'archived'"),
+    ],
     ids=["missing", "unknown"],
 )
 def test_reattach_to_an_export_in_an_unknown_state_fails_clearly(asana_conn, data, said):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowSensorTimeout,
@@ -11,10 +10,12 @@ from airflow.sdk.exceptions import (
     TaskDeferralError,
     TaskDeferred,
 )
+
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger
+
 from tests.conftest import set_asana_connection
 
 
@@ -31,8 +32,12 @@ def _resume(sensor: AsanaOrganizationExportSensor, event) -> str:
 def slow_emulator(asana_emulator_factory, monkeypatch):
     """An emulator whose exports stay pending/started for an hour."""
     emulator = asana_emulator_factory(polls_to_finish=None, seconds_to_finish=3600)
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     return emulator
 
 
@@ -52,7 +57,9 @@ class TestPokeMode:
     def test_error_fails_naming_export_and_organization(self, asana_emulator, emulator_conn):
         asana_emulator.set_faults(export_state="error")
         gid = _create()
-        with pytest.raises(AsanaExportFailedError, match=rf"export {gid} of organization {asana_emulator.organization_gid}"):
+        with pytest.raises(
+            AsanaExportFailedError, match=rf"export {gid} of organization {asana_emulator.organization_gid}"
+        ):
             _sensor(gid).execute({})
 
     def test_timeout(self, slow_emulator):
@@ -79,47 +86,77 @@ class TestDeferrableMode:
         assert isinstance(trigger, AsanaOrganizationExportTrigger)
         assert deferred.value.method_name == "execute_complete"
         _, kwargs = trigger.serialize()
-        assert kwargs["export_gid"] == gid and kwargs["asana_conn_id"] == "asana_default"
+        assert kwargs["export_gid"] == gid
+        assert kwargs["asana_conn_id"] == "asana_default"
         assert before + 600 <= kwargs["end_time"] <= time.time() + 600
         assert asana_emulator.token not in repr(kwargs)
         assert len([r for r in asana_emulator.requests if r.method == "GET"]) == 1
 
     def test_already_finished_returns_without_deferring(self, asana_emulator_factory, monkeypatch):
         emulator = asana_emulator_factory(polls_to_finish=1)
-        set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                             extra={"workspace": emulator.organization_gid})
+        set_asana_connection(
+            monkeypatch,
+            host=emulator.api_url,
+            password=emulator.token,
+            extra={"workspace": emulator.organization_gid},
+        )
         gid = _create()
         assert _sensor(gid, deferrable=True).execute({}) == gid
 
     def test_error_at_first_poke_fails(self, asana_emulator_factory, monkeypatch):
         emulator = asana_emulator_factory(polls_to_finish=1)
         emulator.set_faults(export_state="error")
-        set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                             extra={"workspace": emulator.organization_gid})
+        set_asana_connection(
+            monkeypatch,
+            host=emulator.api_url,
+            password=emulator.token,
+            extra={"workspace": emulator.organization_gid},
+        )
         with pytest.raises(AsanaExportFailedError):
             _sensor(_create(), deferrable=True, soft_fail=True).execute({})
 
     def test_success_event(self):
-        assert _resume(_sensor("123", deferrable=True), {"status": "success", "export_gid": "123", "message": "ok"}) == "123"
+        assert (
+            _resume(
+                _sensor("123", deferrable=True), {"status": "success", "export_gid": "123", "message": "ok"}
+            )
+            == "123"
+        )
 
     def test_failed_event_is_the_exports_own_failure(self):
         with pytest.raises(AsanaExportFailedError, match="ended in state 'error'"):
-            _resume(_sensor("123", deferrable=True),
-                    {"status": "failed", "export_gid": "123", "message": "export 123 ended in state 'error'"})
+            _resume(
+                _sensor("123", deferrable=True),
+                {"status": "failed", "export_gid": "123", "message": "export 123 ended in state 'error'"},
+            )
 
     def test_error_event_is_a_failure_to_ask_with_the_hooks_message_and_status(self):
         with pytest.raises(AsanaAPIError, match="failed with HTTP 401") as failed:
-            _resume(_sensor("123", deferrable=True),
-                    {"status": "error", "export_gid": "123", "message": "GET failed with HTTP 401", "status_code": 401})
-        assert type(failed.value) is AsanaAPIError and failed.value.status_code == 401
+            _resume(
+                _sensor("123", deferrable=True),
+                {
+                    "status": "error",
+                    "export_gid": "123",
+                    "message": "GET failed with HTTP 401",
+                    "status_code": 401,
+                },
+            )
+        assert type(failed.value) is AsanaAPIError
+        assert failed.value.status_code == 401
 
     def test_timeout_event(self):
         with pytest.raises(AirflowSensorTimeout, match="still 'started'"):
-            _resume(_sensor("123", deferrable=True), {"status": "timeout", "export_gid": "123", "message": "still 'started'"})
+            _resume(
+                _sensor("123", deferrable=True),
+                {"status": "timeout", "export_gid": "123", "message": "still 'started'"},
+            )
 
     def test_timeout_event_with_soft_fail_skips(self):
         with pytest.raises(AirflowSkipException):
-            _resume(_sensor("123", deferrable=True, soft_fail=True), {"status": "timeout", "export_gid": "123", "message": "x"})
+            _resume(
+                _sensor("123", deferrable=True, soft_fail=True),
+                {"status": "timeout", "export_gid": "123", "message": "x"},
+            )
 
     def test_deferral_timeout_with_soft_fail_skips(self):
         sensor = _sensor("123", deferrable=True, soft_fail=True)
@@ -131,8 +168,14 @@ class TestDeferrableMode:
         with pytest.raises(AirflowSensorTimeout):
             sensor.resume_execution("__fail__", {"error": "Trigger timeout", "traceback": None}, {})
 
-    @pytest.mark.parametrize(("flags", "expected"), [({}, TaskDeferralError), ({"soft_fail": True}, TaskDeferralError),
-                                                     ({"never_fail": True}, AirflowSkipException)])
+    @pytest.mark.parametrize(
+        ("flags", "expected"),
+        [
+            ({}, TaskDeferralError),
+            ({"soft_fail": True}, TaskDeferralError),
+            ({"never_fail": True}, AirflowSkipException),
+        ],
+    )
     def test_crashed_trigger_is_handled_as_a_failed_poke(self, flags, expected):
         sensor = _sensor("123", deferrable=True, **flags)
         with pytest.raises(expected):
@@ -157,7 +200,10 @@ def test_unknown_state_fails_naming_it(asana_conn):
     import responses
 
     with responses.RequestsMock() as rsps:
-        rsps.get("https://asana.test/api/1.0/organization_exports/123", json={"data": {"gid": "123", "state": "archived"}})
+        rsps.get(
+            "https://asana.test/api/1.0/organization_exports/123",
+            json={"data": {"gid": "123", "state": "archived"}},
+        )
         with pytest.raises(AsanaAPIError, match="export 123 reported an unknown state 'archived'"):
             _sensor("123").poke({})
 
@@ -196,8 +242,12 @@ def _emulator_for(factory, monkeypatch, mode: str, situation: str):
         emulator = factory(polls_to_finish=None, seconds_to_finish=3600)
     else:
         emulator = factory(polls_to_finish=1 if first_check_sees_it else 2)
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     if situation == "failed":
         emulator.set_faults(export_state="error")
     return emulator
@@ -210,9 +260,12 @@ async def test_both_modes_agree(asana_emulator_factory, monkeypatch, mode, flags
     gid = _create()
     if situation == "error" and mode != "trigger":
         gid = "1399999999999999"  # unknown to Asana: the check itself fails (HTTP 404)
-    sensor = _sensor(gid, deferrable=mode != "poke", timeout=0.3 if situation == "timeout" else 60, **FLAGS[flags])
+    sensor = _sensor(
+        gid, deferrable=mode != "poke", timeout=0.3 if situation == "timeout" else 60, **FLAGS[flags]
+    )
     expected = EXPECTED[flags, situation]
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type is checked below
+
+    async def check() -> None:
         if mode == "trigger":
             with pytest.raises(TaskDeferred) as deferred:
                 sensor.execute({})
@@ -223,15 +276,23 @@ async def test_both_modes_agree(asana_emulator_factory, monkeypatch, mode, flags
             _resume(sensor, event.payload)
         else:
             sensor.execute({})
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type is checked below
+        await check()
     assert type(raised.value) is expected, f"{mode} {flags} {situation}: {raised.value!r}"
 
 
 def test_silent_fail_keeps_the_deferrable_first_check_going_as_in_poke_mode(asana_emulator, monkeypatch):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
-                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password=asana_emulator.token,
+        extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     gid = _create()
     asana_emulator.set_faults(server_error=4, server_error_status=502, server_error_methods=("GET",))
-    with pytest.raises(TaskDeferred):  # two checks failed past their retries and were logged; then it deferred
+    # Two checks fail past their retries and are logged; then it defers.
+    with pytest.raises(TaskDeferred):
         _sensor(gid, deferrable=True, silent_fail=True).execute({})
     statuses = [r.status for r in asana_emulator.requests if r.method == "GET"]
     assert statuses == [502, 502, 502, 502, 200]

@@ -81,6 +81,7 @@ def airflow_db(system_env: dict[str, str]) -> str:
             "write Dag runs into it. Unset AIRFLOW_HOME (tests/conftest.py then makes a private temporary one)."
         )
     initdb()
+    assert settings.engine is not None
     return str(settings.engine.url)
 
 
@@ -114,10 +115,9 @@ def uri_to_path(uri: str) -> Path:
 
 def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
     """A task's XCom, read from the metadata DB."""
-    from sqlalchemy import select
-
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         value = session.scalar(
@@ -133,10 +133,9 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> A
 
 def asset_events(run_id: str) -> list[dict[str, Any]]:
     """The asset events a Dag run emitted: ``[{"asset": name, "uri": uri, "extra": {...}}]``."""
-    from sqlalchemy import select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(
@@ -149,10 +148,9 @@ def asset_events(run_id: str) -> list[dict[str, Any]]:
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:
-    from sqlalchemy import select
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(
@@ -160,4 +158,4 @@ def task_states(dag_id: str, run_id: str) -> dict[str, str]:
                 TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
             )
         ).all()
-    return {task_id: str(state.value if hasattr(state, "value") else state) for task_id, state in rows}
+    return {task_id: str(getattr(state, "value", state)) for task_id, state in rows}

@@ -12,7 +12,12 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [AIRFLOW, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120, check=False
+        [AIRFLOW, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -23,7 +28,8 @@ def test_providers_list_and_hooks_show_the_provider_beside_the_official_one():
     assert "apache-airflow-providers-asana" in listed.stdout  # the official provider loads too
     hooks = _airflow("providers", "hooks", "--output", "plain")
     asana_rows = [line for line in hooks.stdout.splitlines() if line.split()[:1] == ["asana"]]
-    assert asana_rows and "airflow_provider_asana.hooks.asana.AsanaHook" in asana_rows[0]
+    assert asana_rows
+    assert "airflow_provider_asana.hooks.asana.AsanaHook" in asana_rows[0]
     assert "Traceback" not in listed.stderr + hooks.stderr
 
 
@@ -44,4 +50,5 @@ def test_connections_test_fails_with_a_bad_token(asana_emulator):
         env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW_CONN_ASANA_DEFAULT": conn},
     )  # fmt: skip
     assert "Connection success!" not in result.stdout
-    assert "HTTP 401" in result.stdout + result.stderr and "revoked-token" not in result.stdout + result.stderr
+    assert "HTTP 401" in result.stdout + result.stderr
+    assert "revoked-token" not in result.stdout + result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from tests.system.conftest import ON_DEMAND_DAG_ID, task_states
@@ -14,10 +16,9 @@ KEY = "asana_organization_export_gid"
 def _store(run_id: str) -> dict:
     import json
 
-    from sqlalchemy import select
-
     from airflow.models.task_state_store import TaskStateStoreModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.scalars(
@@ -35,17 +36,18 @@ def _run_create(dag, run_id: str, *, clear: bool) -> tuple[str, int]:
 
     ``dag.test()`` cannot do this: it deletes and re-creates the run, and the task state store with it.
     """
-    from sqlalchemy import select
-
     from airflow.models.taskinstance import TaskInstance, clear_task_instances
     from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
 
     def create_ti(session):
         return session.scalar(
             select(TaskInstance).where(
-                TaskInstance.dag_id == ON_DEMAND_DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == "create"
+                TaskInstance.dag_id == ON_DEMAND_DAG_ID,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == "create",
             )
         )
 
@@ -60,10 +62,8 @@ def _run_create(dag, run_id: str, *, clear: bool) -> tuple[str, int]:
     with create_session() as session:
         ti = create_ti(session)
         try_number = ti.try_number
-        try:
+        with contextlib.suppress(Exception):  # a failed try is recorded on the task instance, checked below
             _run_task(ti=ti, task=dag.task_dict["create"])
-        except Exception:  # noqa: S110 - a failed try is recorded on the task instance, checked below
-            pass
     with create_session() as session:
         return create_ti(session).state, try_number
 
@@ -72,7 +72,11 @@ def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
     example_dags, asana_emulator, emulator_conn, tmp_path
 ):
     emu, dag = asana_emulator, example_dags[ON_DEMAND_DAG_ID]
-    conf = {"organization_gid": emu.organization_gid, "destination": tmp_path.as_uri() + "/", "verify_gzip": True}
+    conf = {
+        "organization_gid": emu.organization_gid,
+        "destination": tmp_path.as_uri() + "/",
+        "verify_gzip": True,
+    }
     emu.set_faults(server_error=1, server_error_status=502, server_error_methods=("POST",))
 
     run = dag.test(run_conf=conf)
@@ -81,7 +85,8 @@ def test_ambiguous_create_fails_without_retry_and_a_clear_starts_fresh(
     assert task_states(ON_DEMAND_DAG_ID, run.run_id)["create"] == "failed"
     assert sum(r.method == "POST" for r in emu.requests) == 1
     marker = _store(run.run_id)[KEY]
-    assert marker["try_number"] == 1 and "HTTP 502" in marker["error"]
+    assert marker["try_number"] == 1
+    assert "HTTP 502" in marker["error"]
 
     # A retry (as after a worker killed mid-request) finds the marker and does not ask Asana again.
     assert _run_create(dag, run.run_id, clear=False) == ("failed", 2)

@@ -25,23 +25,25 @@ SUCCESS = "success"
 
 
 def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
-    from sqlalchemy import select
-
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
     from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return session.scalar(
-            select(RTIF.rendered_fields).where(RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id)
-        )
-
-
-def _deferred_export_gids(since: datetime) -> set[str]:
-    """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
     from sqlalchemy import select
 
+    with create_session() as session:
+        rendered = session.scalar(
+            select(RTIF.rendered_fields).where(
+                RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id
+            )
+        )
+    assert rendered is not None, f"no rendered fields for {dag_id} {run_id} {task_id}"
+    return rendered
+
+
+def _deferred_export_gids(since: datetime) -> set[str | None]:
+    """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         return {
@@ -63,7 +65,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
 
     assert run.state == SUCCESS, task_states(LAKE_DAG_ID, run.run_id)
     gid = xcom(LAKE_DAG_ID, run.run_id, "create")
-    assert gid in emu.exports and emu.exports[gid]["state"] == "finished"
+    assert gid in emu.exports
+    assert emu.exports[gid]["state"] == "finished"
     assert xcom(LAKE_DAG_ID, run.run_id, "wait") == gid
     landed = xcom(LAKE_DAG_ID, run.run_id, "land")
     partition = lake_root / "asana" / f"organization={emu.organization_gid}" / "date=2026-01-15"
@@ -79,14 +82,20 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     # One export started; the download carried no Asana token.
     assert sum(r.method == "POST" for r in emu.requests) == 1
     downloads = [r for r in emu.requests if r.host == "download"]
-    assert downloads and not any(r.authorization for r in downloads)
+    assert downloads
+    assert not any(r.authorization for r in downloads)
 
     events = asset_events(run.run_id)
     assert events == [
         {
             "asset": "asana_organization_export",
             "uri": "x-asana://organization-export",
-            "extra": {"export_gid": gid, "bytes": landed["bytes"], "sha256": landed["sha256"], "uri": landed["uri"]},
+            "extra": {
+                "export_gid": gid,
+                "bytes": landed["bytes"],
+                "sha256": landed["sha256"],
+                "uri": landed["uri"],
+            },
         }
     ]
 
@@ -97,7 +106,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     counted = xcom(REPORT_DAG_ID, report_run.run_id, "count_records")
     recomputed = count_types(expected)
     assert counted == {"uri": landed["uri"], "records": sum(recomputed.values()), "by_type": recomputed}
-    assert counted["records"] > 0 and "Task" in counted["by_type"]
+    assert counted["records"] > 0
+    assert "Task" in counted["by_type"]
 
     # 3. Re-running the same date replaces the partition (overwrite=True); this time the Variable names the
     #    organization, overriding a connection whose workspace extra would fail (a non-Enterprise org).
@@ -132,13 +142,19 @@ def test_on_demand_dag_lands_one_file_per_export(example_dags, asana_emulator, e
     folder = tmp_path / "exports"
 
     run = dag.test(
-        run_conf={"organization_gid": emu.organization_gid, "destination": folder.as_uri() + "/", "verify_gzip": True}
+        run_conf={
+            "organization_gid": emu.organization_gid,
+            "destination": folder.as_uri() + "/",
+            "verify_gzip": True,
+        }
     )
 
     assert run.state == SUCCESS, task_states(ON_DEMAND_DAG_ID, run.run_id)
     gid = xcom(ON_DEMAND_DAG_ID, run.run_id, "create")
     landed = xcom(ON_DEMAND_DAG_ID, run.run_id, "land")
-    expected = folder / f"organization={emu.organization_gid}" / f"export={gid}" / "organization_export.json.gz"
+    expected = (
+        folder / f"organization={emu.organization_gid}" / f"export={gid}" / "organization_export.json.gz"
+    )
     assert uri_to_path(landed["uri"]) == expected
     assert sha256_of(expected) == emu.export_sha256(gid) == landed["sha256"]
     assert asset_events(run.run_id) == []  # on-demand exports do not feed the lake's report
@@ -146,7 +162,9 @@ def test_on_demand_dag_lands_one_file_per_export(example_dags, asana_emulator, e
     assert requested == ["/api/1.0/organization_exports"]
 
 
-def test_on_demand_verify_gzip_param_reaches_the_transfer(example_dags, asana_emulator, emulator_conn, tmp_path):
+def test_on_demand_verify_gzip_param_reaches_the_transfer(
+    example_dags, asana_emulator, emulator_conn, tmp_path
+):
     """The emulator serves a truncated gzip: verify_gzip=True fails the run, False lands the bytes as served."""
     emu = asana_emulator
     emu.set_faults(truncate_gzip=True)
@@ -158,7 +176,11 @@ def test_on_demand_verify_gzip_param_reaches_the_transfer(example_dags, asana_em
     )  # verify_gzip defaults to True
 
     assert checked.state == "failed"
-    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {"create": SUCCESS, "wait": SUCCESS, "land": "failed"}
+    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {
+        "create": SUCCESS,
+        "wait": SUCCESS,
+        "land": "failed",
+    }
     assert not any(p.is_file() for p in (tmp_path / "checked").rglob("*"))
 
     unchecked = dag.test(

@@ -28,7 +28,8 @@ def test_dagbag_has_the_example_dags_and_no_import_errors(system_env):
     assert bag.captured_warnings == {}
     assert sorted(bag.dag_ids) == sorted(DAG_IDS)
     for dag in bag.dags.values():
-        assert dag.doc_md and dag.doc_md.strip(), f"{dag.dag_id} has no doc_md"
+        assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+        assert dag.doc_md.strip(), f"{dag.dag_id} has no doc_md"
         assert "asana" in dag.tags
 
 
@@ -56,7 +57,8 @@ def test_lake_dag_tasks_and_wiring(example_dags):
     # Everything that needs the outside world is a template, rendered at run time.
     assert "var.value.get('asana_organization_gid'" in create.organization_gid
     assert "extra_dejson" in create.organization_gid
-    assert "{{ ds }}" in land.destination and "asana_lake_root" in land.destination
+    assert "{{ ds }}" in land.destination
+    assert "asana_lake_root" in land.destination
     assert wait.deferrable is True
     assert wait.poke_interval == 1.0  # ASANA_EXAMPLE_POKE_INTERVAL from the system-test environment
     assert wait.timeout == timedelta(hours=12).total_seconds()
@@ -65,7 +67,8 @@ def test_lake_dag_tasks_and_wiring(example_dags):
     assert land.retries >= 1
 
     assert land.outlets == [Asset(name=ASSET_NAME, uri="x-asana://organization-export")]
-    assert create.outlets == [] and wait.outlets == []
+    assert create.outlets == []
+    assert wait.outlets == []
 
 
 @pytest.mark.parametrize(
@@ -92,7 +95,9 @@ def test_lake_organization_gid_template(example_dags, variables, extra, expected
         return SimpleNamespace(extra_dejson=extra)
 
     context = {
-        "var": SimpleNamespace(value=SimpleNamespace(get=lambda key, default=None: variables.get(key, default))),
+        "var": SimpleNamespace(
+            value=SimpleNamespace(get=lambda key, default=None: variables.get(key, default))
+        ),
         "conn": SimpleNamespace(get=get_connection),
         "ds": "2026-01-15",
     }
@@ -109,7 +114,8 @@ def test_report_dag_is_scheduled_on_the_lake_asset(example_dags):
     lake_asset = example_dags[LAKE_DAG_ID].get_task("land").outlets[0]
     report = example_dags[REPORT_DAG_ID]
 
-    assert isinstance(lake_asset, Asset) and lake_asset.name == ASSET_NAME
+    assert isinstance(lake_asset, Asset)
+    assert lake_asset.name == ASSET_NAME
     assert report.schedule == [lake_asset]
     assert list(report.timetable.asset_condition.objects) == [lake_asset]
     assert [t.task_id for t in report.tasks] == ["count_records"]
@@ -121,6 +127,7 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
     import gzip
     from datetime import datetime, timezone
 
+    from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
@@ -131,7 +138,9 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
 
     def event(uri: str, hour: int) -> AssetEventDagRunReferenceResult:
         return AssetEventDagRunReferenceResult(
-            asset={"name": ASSET_NAME, "uri": "x-asana://organization-export", "extra": {}},
+            asset=AssetReferenceAssetEventDagRun(
+                name=ASSET_NAME, uri="x-asana://organization-export", extra={}
+            ),
             extra={"export_gid": "1", "bytes": 1, "sha256": "0" * 64, "uri": uri},
             source_task_id="land",
             source_dag_id=LAKE_DAG_ID,
@@ -168,24 +177,30 @@ def test_on_demand_dag_params_and_tasks(example_dags):
     assert set(params.keys()) == {"organization_gid", "destination", "verify_gzip"}
 
     gid = params.get_param("organization_gid")
-    assert gid.schema["type"] == "string" and gid.schema["pattern"] == "^[0-9]+$"
-    assert gid.schema.get("title") and gid.description
+    assert gid.schema["type"] == "string"
+    assert gid.schema["pattern"] == "^[0-9]+$"
+    assert gid.schema.get("title")
+    assert gid.description
     destination = params.get_param("destination")
-    assert destination.schema["type"] == "string" and destination.schema["minLength"] == 1
+    assert destination.schema["type"] == "string"
+    assert destination.schema["minLength"] == 1
     assert destination.value.startswith("file://")
     assert "s3://" in destination.description
     verify = params.get_param("verify_gzip")
-    assert verify.schema["type"] == "boolean" and verify.value is True
+    assert verify.schema["type"] == "boolean"
+    assert verify.value is True
 
     create, wait, land = (dag.get_task(t) for t in ("create", "wait", "land"))
     assert type(create) is AsanaCreateOrganizationExportOperator
-    assert type(wait) is AsanaOrganizationExportSensor and wait.deferrable is True
+    assert type(wait) is AsanaOrganizationExportSensor
+    assert wait.deferrable is True
     assert isinstance(land, AsanaOrganizationExportToObjectStorageOperator)
     assert create.organization_gid == "{{ params.organization_gid }}"
     assert "params.destination" in land.destination
     assert land.overwrite is False  # one file per export gid: nothing to overwrite
     assert land.outlets == []  # on-demand exports do not feed the lake's report
-    assert create.downstream_task_ids == {"wait"} and wait.downstream_task_ids == {"land"}
+    assert create.downstream_task_ids == {"wait"}
+    assert wait.downstream_task_ids == {"land"}
 
 
 # -- parse-time purity ---------------------------------------------------------------------------------
@@ -218,7 +233,8 @@ def _recording_io() -> Iterator[list[tuple[str, tuple]]]:
     if not _audit_installed:
         sys.addaudithook(_audit)  # cannot be removed; inert while _audit_sink is None
         _audit_installed = True
-    _audit_sink = sink = []
+    sink: list[tuple[str, tuple]] = []
+    _audit_sink = sink
     try:
         yield sink
     finally:
@@ -229,6 +245,8 @@ def _import_dag_file(path: Path) -> Any:
     """Execute a Dag file as a fresh module, as the Dag processor does."""
     name = f"example_dag_purity_{next(_counter)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -274,15 +292,17 @@ def test_io_recorder_sees_file_and_socket_io(tmp_path, asana_emulator):
         with socket.create_connection((api.hostname, api.port), timeout=5):
             pass
     events = [event for event, _ in io_calls]
-    assert "open" in events and "socket.connect" in events
+    assert "open" in events
+    assert "socket.connect" in events
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
 def test_parsing_does_no_io_and_no_lookups(path, system_env, asana_emulator, monkeypatch, lookups):
     # Import what the Dag file imports first: the provider's own import cost is not the Dag's.
     import airflow.sdk  # noqa: F401
-    import airflow_provider_asana.operators.organization_export  # noqa: F401
-    import airflow_provider_asana.sensors.organization_export  # noqa: F401
+
+    import airflow_provider_asana.operators.organization_export
+    import airflow_provider_asana.sensors.organization_export
     import airflow_provider_asana.transfers.organization_export_to_object_storage  # noqa: F401
 
     # A working connection to the emulator: any HTTP call at parse time would show in its request log.

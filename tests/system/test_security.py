@@ -50,6 +50,7 @@ def leak_run(airflow_db, system_env, asana_emulator_cache_dir, tmp_path_factory)
             stderr=subprocess.STDOUT,
             text=True,
             timeout=240,
+            check=False,
         )
         requests = emu.requests
         exports = emu.exports
@@ -78,10 +79,9 @@ def _leaks(text: str, run: dict[str, Any]) -> list[str]:
 
 
 def _run_id() -> str:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         runs = session.scalars(
@@ -96,10 +96,10 @@ def _run_id() -> str:
 
 def _rows(table: str, where: str = "", params: dict | None = None) -> list[dict[str, Any]]:
     """Every row of a metadata table, each column as text."""
+    from airflow import settings
     from sqlalchemy import text
 
-    from airflow import settings
-
+    assert settings.engine is not None
     with settings.engine.connect() as connection:
         result = connection.execute(text(f"SELECT * FROM {table} {where}"), params or {})
         return [
@@ -113,7 +113,7 @@ def test_the_run_succeeded_and_used_secrets_worth_hiding(leak_run):
     requests = leak_run["requests"]
     downloads = [r for r in requests if r.host == "download"]
     # An expired URL (403), then a fresh one; the first body was cut short, then resumed.
-    assert [r.status for r in downloads][0] == 403
+    assert next(r.status for r in downloads) == 403
     assert len(leak_run["signatures"]) >= 2
     assert {r.status for r in downloads[1:]} & {200, 206}
     assert all(r.authorization for r in requests if r.host == "api")
@@ -133,7 +133,9 @@ def test_no_secret_in_the_task_logs(leak_run):
 
 
 def test_no_secret_in_xcom(leak_run):
-    rows = _rows("xcom", "WHERE dag_id = :dag_id AND run_id = :run_id", {"dag_id": LAKE_DAG_ID, "run_id": _run_id()})
+    rows = _rows(
+        "xcom", "WHERE dag_id = :dag_id AND run_id = :run_id", {"dag_id": LAKE_DAG_ID, "run_id": _run_id()}
+    )
     assert {row["task_id"] for row in rows} == {"create", "wait", "land"}
     for row in _rows("xcom"):
         assert _leaks(repr(row), leak_run) == [], row
@@ -151,10 +153,9 @@ def test_no_secret_in_rendered_task_instance_fields(leak_run):
 
 
 def test_no_secret_in_the_trigger_table(leak_run):
-    from sqlalchemy import select
-
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     rows = _rows("trigger")
     assert any("AsanaOrganizationExportTrigger" in row["classpath"] for row in rows)
@@ -166,9 +167,8 @@ def test_no_secret_in_the_trigger_table(leak_run):
 
 
 def test_no_secret_anywhere_in_the_metadata_db(leak_run):
-    from sqlalchemy import inspect
-
     from airflow import settings
+    from sqlalchemy import inspect
 
     tables = inspect(settings.engine).get_table_names()
     assert {"xcom", "rendered_task_instance_fields", "trigger", "task_instance", "log"} <= set(tables)

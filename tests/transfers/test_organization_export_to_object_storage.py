@@ -3,14 +3,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
+
 from airflow_provider_asana.exceptions import AsanaDownloadError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
+
 from tests.transfers.download_support import connect, finished_export, same_bytes
 
 
@@ -40,7 +41,12 @@ def test_execute_lands_the_file_returns_the_result_and_fills_asset_events(export
     size = dest.stat().st_size
     assert result == {"uri": str(dest), "bytes": size, "sha256": emu.export_sha256(gid), "export_gid": gid}
     assert same_bytes(dest, emu.export_file(gid))
-    expected_extra = {"export_gid": gid, "bytes": result["bytes"], "sha256": result["sha256"], "uri": str(dest)}
+    expected_extra = {
+        "export_gid": gid,
+        "bytes": result["bytes"],
+        "sha256": result["sha256"],
+        "uri": str(dest),
+    }
     assert context["outlet_events"][raw].extra == expected_extra
     assert context["outlet_events"][clean].extra == expected_extra
     assert len(context["outlet_events"]) == 2  # the alias got no event
@@ -72,7 +78,11 @@ def test_asset_references_get_the_same_event_extra_as_assets(export, tmp_path, m
 
     emu, gid = export
     dest = tmp_path / "export.json.gz"
-    by_name, by_uri, plain = Asset("asana-by-name"), Asset("asana-by-uri", uri="x-asana://by-uri"), Asset("asana-plain")
+    by_name, by_uri, plain = (
+        Asset("asana-by-name"),
+        Asset("asana-by-uri", uri="x-asana://by-uri"),
+        Asset("asana-plain"),
+    )
     lookups = AssetLookups(by_name, by_uri)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", lookups, raising=False)
     monkeypatch.setattr(_AssetRefResolutionMixin, "_asset_ref_cache", {})
@@ -132,7 +142,9 @@ def test_init_is_cheap_and_fields_are_templated():
         AsanaOrganizationExportToObjectStorageOperator("t", "1", "/tmp/x.json.gz")  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("rendered", "lands"), [("false", True), ("False", True), ("true", False), ("True", False)])
+@pytest.mark.parametrize(
+    ("rendered", "lands"), [("false", True), ("False", True), ("true", False), ("True", False)]
+)
 def test_rendered_verify_gzip_text_is_a_bool(export, tmp_path, rendered, lands):
     """``verify_gzip="{{ params.verify_gzip }}"`` renders to text: 'false' must not be truthy."""
     emu, gid = export

@@ -4,18 +4,28 @@ import asyncio
 import importlib
 import json
 import time
+from typing import TYPE_CHECKING
 
 import pytest
+import requests
 
-from airflow.triggers.base import TriggerEvent
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger, export_outcome
+
 from tests.conftest import set_asana_connection
 
+if TYPE_CHECKING:
+    from airflow.triggers.base import TriggerEvent
 
-def _trigger(gid: str, *, poll_interval: float = 0.01, timeout: float = 30.0) -> AsanaOrganizationExportTrigger:
+
+def _trigger(
+    gid: str, *, poll_interval: float = 0.01, timeout: float = 30.0
+) -> AsanaOrganizationExportTrigger:
     return AsanaOrganizationExportTrigger(
-        export_gid=gid, asana_conn_id="asana_default", poll_interval=poll_interval, end_time=time.time() + timeout
+        export_gid=gid,
+        asana_conn_id="asana_default",
+        poll_interval=poll_interval,
+        end_time=time.time() + timeout,
     )
 
 
@@ -57,7 +67,11 @@ async def test_success_after_pending_and_started(asana_emulator, emulator_conn):
             "status_code": None,
         }
     ]
-    polls = [r for r in asana_emulator.requests if r.method == "GET" and r.path.endswith(f"/organization_exports/{gid}")]
+    polls = [
+        r
+        for r in asana_emulator.requests
+        if r.method == "GET" and r.path.endswith(f"/organization_exports/{gid}")
+    ]
     assert len(polls) == 2  # started, then finished (polls_to_finish=2)
     # The trigger never asks for the download URL, so none is minted on its behalf.
     assert all("download_url" not in ",".join(r.query.get("opt_fields", [])) for r in polls)
@@ -65,52 +79,73 @@ async def test_success_after_pending_and_started(asana_emulator, emulator_conn):
 
 
 @pytest.mark.asyncio
-async def test_export_error_state_is_a_failed_event_naming_export_and_organization(asana_emulator, emulator_conn):
+async def test_export_error_state_is_a_failed_event_naming_export_and_organization(
+    asana_emulator, emulator_conn
+):
     asana_emulator.set_faults(export_state="error")
     gid = _create(asana_emulator)
     (event,) = await _events(_trigger(gid))
-    assert event.payload["status"] == "failed" and event.payload["status_code"] is None
-    assert gid in event.payload["message"] and asana_emulator.organization_gid in event.payload["message"]
+    assert event.payload["status"] == "failed"
+    assert event.payload["status_code"] is None
+    assert gid in event.payload["message"]
+    assert asana_emulator.organization_gid in event.payload["message"]
 
 
 @pytest.mark.asyncio
 async def test_timeout_when_deadline_passes(asana_emulator_factory, monkeypatch):
     emulator = asana_emulator_factory(polls_to_finish=None, seconds_to_finish=3600)
-    set_asana_connection(monkeypatch, host=emulator.api_url, password=emulator.token,
-                         extra={"workspace": emulator.organization_gid})
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
     gid = AsanaHook().create_organization_export()["gid"]
     started = time.monotonic()
     (event,) = await _events(_trigger(gid, poll_interval=0.05, timeout=0.3))
-    assert event.payload["status"] == "timeout" and event.payload["export_gid"] == gid
+    assert event.payload["status"] == "timeout"
+    assert event.payload["export_gid"] == gid
     assert time.monotonic() - started < 5
 
 
 @pytest.mark.asyncio
 async def test_rides_out_429_and_5xx_mid_wait(asana_emulator, emulator_conn):
     gid = _create(asana_emulator)
-    asana_emulator.set_faults(rate_limit=2, rate_limit_methods=("GET",), rate_limit_retry_after=0.05,
-                              server_error=1, server_error_methods=("GET",))
+    asana_emulator.set_faults(
+        rate_limit=2,
+        rate_limit_methods=("GET",),
+        rate_limit_retry_after=0.05,
+        server_error=1,
+        server_error_methods=("GET",),
+    )
     (event,) = await _events(_trigger(gid))
     assert event.payload["status"] == "success"
     statuses = [r.status for r in asana_emulator.requests if r.method == "GET"]
-    assert statuses.count(429) == 2 and statuses.count(500) == 1
+    assert statuses.count(429) == 2
+    assert statuses.count(500) == 1
 
 
 @pytest.mark.asyncio
 async def test_unknown_export_is_an_error_event(asana_emulator, emulator_conn):
     (event,) = await _events(_trigger("1399999999999999"))
-    assert event.payload["status"] == "error" and "HTTP 404" in event.payload["message"]
+    assert event.payload["status"] == "error"
+    assert "HTTP 404" in event.payload["message"]
     assert event.payload["status_code"] == 404
 
 
 @pytest.mark.asyncio
 async def test_failing_to_ask_past_the_retry_budget_is_an_error_event(asana_emulator, monkeypatch):
-    set_asana_connection(monkeypatch, host=asana_emulator.api_url, password=asana_emulator.token,
-                         extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2})
+    set_asana_connection(
+        monkeypatch,
+        host=asana_emulator.api_url,
+        password=asana_emulator.token,
+        extra={"workspace": asana_emulator.organization_gid, "retry_backoff": 0.001, "max_attempts": 2},
+    )
     gid = _create(asana_emulator)
     asana_emulator.set_faults(server_error=5, server_error_status=502, server_error_methods=("GET",))
     (event,) = await _events(_trigger(gid))
-    assert event.payload["status"] == "error" and event.payload["status_code"] == 502
+    assert event.payload["status"] == "error"
+    assert event.payload["status_code"] == 502
     assert "HTTP 502" in event.payload["message"]
 
 
@@ -120,7 +155,11 @@ async def test_failing_to_ask_past_the_retry_budget_is_an_error_event(asana_emul
         ({"state": "pending"}, None, None),
         ({"state": "started"}, None, None),
         ({"state": "finished"}, "success", "export 123 is finished"),
-        ({"state": "error", "organization": {"gid": "9", "name": "Org"}}, "failed", "of organization 9 (Org)"),
+        (
+            {"state": "error", "organization": {"gid": "9", "name": "Org"}},
+            "failed",
+            "of organization 9 (Org)",
+        ),
         ({"state": "archived"}, "error", "export 123 reported an unknown state 'archived'"),
         ({}, "error", "export 123 was returned without a state"),
     ],
@@ -130,28 +169,36 @@ def test_export_outcome(export, status, said):
     if status is None:
         assert outcome is None
     else:
-        assert outcome[0] == status and said in outcome[1]
+        assert outcome[0] == status
+        assert said in outcome[1]
 
 
 @pytest.mark.asyncio
 async def test_missing_connection_is_an_error_event_not_a_crash(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_ASANA_DEFAULT", raising=False)
     (event,) = await _events(_trigger("123"))
-    assert event.payload["status"] == "error" and event.payload["export_gid"] == "123"
-    assert "'asana_default'" in event.payload["message"] and "AirflowNotFoundException" in event.payload["message"]
+    assert event.payload["status"] == "error"
+    assert event.payload["export_gid"] == "123"
+    assert "'asana_default'" in event.payload["message"]
+    assert "AirflowNotFoundException" in event.payload["message"]
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "fields",
-    [{"host": "ftp://asana.test/api/1.0"}, {"extra": {"max_attempts": "many"}}, {"extra": {"read_timeout": -1}}],
+    [
+        {"host": "ftp://asana.test/api/1.0"},
+        {"extra": {"max_attempts": "many"}},
+        {"extra": {"read_timeout": -1}},
+    ],
     ids=["bad-host", "bad-max-attempts", "bad-read-timeout"],
 )
 async def test_invalid_connection_is_an_error_event_without_the_token(monkeypatch, fields):
     conn = set_asana_connection(monkeypatch, **fields)
     (event,) = await _events(_trigger("123"))
     assert event.payload["status"] == "error"
-    assert "Connection 'asana_default'" in event.payload["message"] and "ValueError" in event.payload["message"]
+    assert "Connection 'asana_default'" in event.payload["message"]
+    assert "ValueError" in event.payload["message"]
     assert conn["password"] not in json.dumps(event.payload)
 
 
@@ -160,9 +207,8 @@ async def test_connection_looked_up_asynchronously(asana_emulator, emulator_conn
     sync_lookup = mocker.patch.object(AsanaHook, "get_connection", side_effect=AssertionError("sync lookup"))
     gid = asana_emulator_gid = None
     # Create through the emulator's API directly so the sync path is not used in this test at all.
-    import requests
-
-    response = requests.post(
+    response = await asyncio.to_thread(
+        requests.post,
         f"{asana_emulator.api_url}/organization_exports",
         json={"data": {"organization": asana_emulator.organization_gid}},
         headers={"Authorization": f"Bearer {asana_emulator.token}"},
@@ -171,7 +217,8 @@ async def test_connection_looked_up_asynchronously(asana_emulator, emulator_conn
     gid = response.json()["data"]["gid"]
     (event,) = await _events(_trigger(gid))
     assert event.payload["status"] == "success"
-    assert not sync_lookup.called and asana_emulator_gid is None
+    assert not sync_lookup.called
+    assert asana_emulator_gid is None
 
 
 @pytest.mark.asyncio
