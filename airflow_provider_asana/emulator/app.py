@@ -217,8 +217,10 @@ class EmulatorApp:
 
     def create_export(self, organization: Workspace) -> Export:
         """
-        Start the next export of ``organization``. A later export of its sequence is generated in the
-        background meanwhile, so that its first download does not wait for the whole file.
+        Start the next export of ``organization``.
+
+        A later export of its sequence is generated in the background meanwhile, so that its first download
+        does not wait for the whole file.
         """
         export = self.store.create(organization, self._export_size)
         if export.sequence:
@@ -233,19 +235,23 @@ class EmulatorApp:
 
     def artifact(self, export: Export) -> Artifact:
         """
-        Return the file served for ``export`` right now: its place in its organization's sequence, as a
-        truncated copy under ``truncate_gzip``, with lines that are not records under ``bad_lines``.
+        Return the file served for ``export`` right now.
+
+        That is its place in its organization's sequence, as a truncated copy under ``truncate_gzip``, with
+        lines that are not records under ``bad_lines``.
         """
-        where = {"export": export.sequence, "rates": self.change_rates}
+        size, seed, sequence, rates = export.size, self.seed, export.sequence, self.change_rates
         if self._faults.truncate_gzip:
-            return self.cache.truncated(export.size, self.seed, **where)
-        return self.cache.export(export.size, self.seed, bad_lines=self._faults.bad_lines, **where)
+            return self.cache.truncated(size, seed, export=sequence, rates=rates)
+        return self.cache.export(size, seed, export=sequence, rates=rates, bad_lines=self._faults.bad_lines)
 
     def export_changes(self, gid: str) -> Path:
         """
-        The ground truth of export ``gid``: the objects it inserts, updates and deletes against the export
-        of the same organization before it (every object is an insert in the first), as JSON Lines in
-        ``__object_id`` order; see :mod:`.changes` for the format.
+        Return the ground truth of export ``gid``, a JSON Lines file.
+
+        It lists the objects the export inserts, updates and deletes against the export of the same
+        organization before it (every object is an insert in the first), in ``__object_id`` order; see
+        :mod:`.changes` for the format.
         """
         export = self._export(gid)
         changes = self.cache.changes(export.size, self.seed, export=export.sequence, rates=self.change_rates)

@@ -97,7 +97,9 @@ class ExportCache:
         bad_lines: bool = False,
     ) -> Artifact:
         """
-        Export ``export`` of the sequence of ``seed`` whose export 0 is ``size`` bytes (made if not cached).
+        Return export ``export`` of the sequence of ``seed`` whose export 0 is ``size`` bytes.
+
+        It is generated if not cached; later exports are built from export 0's plan.
 
         :param rates: The change rates between exports (the defaults if None).
         :param bad_lines: The copy with lines that are not records (a fault).
@@ -115,8 +117,9 @@ class ExportCache:
 
     def changes(self, size: int, seed: int = 0, *, export: int, rates: ChangeRates | None = None) -> Artifact:
         """
-        The change set of :meth:`export` ``export`` as JSON Lines (see :mod:`.changes`), generated if not
-        cached; its ``counts`` are rows per change.
+        Return the change set of :meth:`export` ``export``, generated if not cached.
+
+        The file is JSON Lines (see :mod:`.changes`); the artifact's ``counts`` are rows per change.
         """
         rates = rates or ChangeRates()
         plan = list(self.export(size, seed).plan)
@@ -126,7 +129,7 @@ class ExportCache:
     def truncated(
         self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None
     ) -> Artifact:
-        """A copy of :meth:`export` cut at about 60%, so that decoding it fails."""
+        """Return a copy of :meth:`export` cut at about 60%, so that decoding it fails."""
         rates = rates or ChangeRates()
         full = self.export(size, seed, export=export, rates=rates)
         path = self.directory / f"export-{size}-{seed}{self._suffix(export, rates)}.truncated.json.gz"

@@ -1,4 +1,4 @@
-"""
+r"""
 The ground truth of a sequence of exports: which objects each export inserts, updates and deletes.
 
 Export ``k`` (``k >= 1``) differs from export ``k - 1`` by exactly these rows, one per changed object:
@@ -44,7 +44,7 @@ class Change:
     change: str
 
     def as_dict(self) -> dict[str, int | str]:
-        """The row as written to JSON Lines."""
+        """Return the row as written to JSON Lines."""
         return {"__object_id": self.object_id, "__type": self.type, "change": self.change}
 
 
@@ -52,7 +52,7 @@ def iter_changes(
     seed: int, plan: list[int], export: int, *, rates: ChangeRates | None = None
 ) -> Iterator[Change]:
     """
-    The changes of ``export`` against the export before it, in ``__object_id`` order (see the module).
+    Yield the changes of ``export`` against the export before it, in ``__object_id`` order (see the module).
 
     Computed member by member from the plan alone, without generating any record.
 

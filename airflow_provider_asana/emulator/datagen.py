@@ -161,7 +161,7 @@ class MemberRecords:
         return self._end is not None and self.entries >= self._end
 
     def batch(self, approx_bytes: int) -> list[Line]:
-        """The next entries, about ``approx_bytes`` of lines (at least one entry unless done)."""
+        """Take the next entries, about ``approx_bytes`` of lines (at least one entry unless done)."""
         lines = []
         size = 0
         while size < approx_bytes and not self.done:
@@ -230,11 +230,11 @@ class MemberRecords:
     # Helpers drawing from the entry's random numbers.
 
     def _after(self, created: int, within: int) -> int:
-        """A moment up to ``within`` seconds after ``created`` and before the export that first shows it."""
+        """Pick a moment up to ``within`` seconds after ``created``, before the export that first shows it."""
         return created + 60 + self._within(created, within)
 
     def _before_export(self, created: int, within: int) -> int:
-        """A moment up to ``within`` seconds before the export that first shows it, after ``created``."""
+        """Pick a moment up to ``within`` seconds before the export that first shows it, after ``created``."""
         return self._horizon - 60 - self._within(created, within)
 
     def _within(self, created: int, within: int) -> int:
@@ -417,7 +417,7 @@ class MemberRecords:
         record["text"] = self._story_text(entry, kind, created)
 
     def _story_text(self, entry: int, kind: str, created: int) -> str:
-        """The text of story ``entry`` (the object it is about is its link)."""
+        """Write the text of story ``entry`` (the object it is about is its link)."""
         if kind in ("Comment", "ProjectStatusUpdateStory"):
             return self._text(180, 0.0005)
         fixed = _STORY_TEXTS.get(kind)
@@ -470,7 +470,7 @@ _STORY_TEXTS = {
     "TaskDueDateRemovedStory": "removed the due date",
     "TaskTagAddedStory": "added a tag",
     "TaskTagRemovedStory": "removed a tag",
-    "TaskCustomFieldChangedStory": "changed Priority from \"Low\" to \"High\"",
+    "TaskCustomFieldChangedStory": 'changed Priority from "Low" to "High"',
     "TaskDependencyAddedStory": "marked this task as dependent on another task",
     "TaskDependencyRemovedStory": "removed a dependency",
     "TaskApprovalStatusChangedStory": "approved this task ✅",

@@ -115,13 +115,13 @@ def write_export(
 
 
 def check_size(size: int) -> None:
-    """:raises ValueError: unless ``size`` is the size of an export."""
+    """Check that ``size`` is the size of an export; :raises ValueError: if not."""
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE:
         raise ValueError(f"an export must be at least {MIN_SIZE} bytes; got {size!r}")
 
 
 def check_export(export: int) -> None:
-    """:raises ValueError: unless ``export`` is the index of an export in a sequence."""
+    """Check that ``export`` is the index of an export in a sequence; :raises ValueError: if not."""
     if isinstance(export, bool) or not isinstance(export, int) or export < 0:
         raise ValueError(f"export must be the index of an export in a sequence (an int >= 0); got {export!r}")
 
@@ -146,7 +146,9 @@ def _members_in_threads(jobs: list[MemberJob], workers: int) -> Iterator[Member]
             yield pending.popleft().result()
 
 
-def write_truncated(source: Path, out: BinaryIO, member_offsets: list[int], fraction: float = 0.6) -> ExportInfo:
+def write_truncated(
+    source: Path, out: BinaryIO, member_offsets: list[int], fraction: float = 0.6
+) -> ExportInfo:
     """
     Copy the first ``fraction`` of ``source`` to ``out``: a gzip file that ends mid-stream.
 

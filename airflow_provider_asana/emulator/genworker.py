@@ -12,15 +12,16 @@ about one finished member per worker in memory.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import signal
 import struct
 import subprocess
 import sys
-import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import IO
 
 from airflow_provider_asana.emulator.member import Member, MemberJob
 
@@ -51,12 +52,12 @@ def members_in_processes(jobs: list[MemberJob], workers: int) -> Iterator[Member
 
 
 def _send(process: subprocess.Popen[bytes], jobs: list[MemberJob]) -> None:
-    assert process.stdin is not None
-    try:
+    if process.stdin is None:
+        raise OSError("the export generator worker has no input pipe")
+    # A worker that died at start-up breaks the pipe: reading its output then reports why.
+    with contextlib.suppress(BrokenPipeError):
         process.stdin.write(json.dumps([dataclasses.asdict(job) for job in jobs]).encode())
         process.stdin.close()
-    except BrokenPipeError:
-        pass  # the worker died at start-up: reading its output reports why
 
 
 def _collect(processes: list[subprocess.Popen[bytes]], count: int) -> Iterator[Member]:
@@ -86,11 +87,14 @@ def _stderr(process: subprocess.Popen[bytes]) -> str:
 
 def _read_frame(process: subprocess.Popen[bytes]) -> Member:
     stream = process.stdout
-    assert stream is not None
+    if stream is None:
+        raise RuntimeError("the export generator worker has no output pipe")
     head = _read_exact(stream, _FRAME.size)
     if head is None:
         process.wait()
-        raise RuntimeError(f"export generator worker stopped early (exit {process.returncode}): {_stderr(process)}")
+        raise RuntimeError(
+            f"export generator worker stopped early (exit {process.returncode}): {_stderr(process)}"
+        )
     data_length, meta_length = _FRAME.unpack(head)
     data = _read_exact(stream, data_length)
     meta = _read_exact(stream, meta_length)
@@ -100,7 +104,7 @@ def _read_frame(process: subprocess.Popen[bytes]) -> Member:
     return Member(data, fields["objects"], Counter(fields["counts"]), fields["bad_lines"], fields["raw_size"])
 
 
-def _read_exact(stream: BinaryIO, length: int) -> bytes | None:
+def _read_exact(stream: IO[bytes], length: int) -> bytes | None:
     parts = []
     while length:
         part = stream.read(length)

@@ -13,8 +13,10 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from airflow_provider_asana.emulator.structure import Structure
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.structure import Structure
 
 INSERT = "insert"
 UPDATE = "update"
@@ -28,8 +30,10 @@ BORN_TRASHED = 0.03
 @dataclass(frozen=True)
 class ChangeRates:
     """
-    What happens between two consecutive exports, as expected fractions of a member's objects so far
-    (deleted ones included, so the realized rates are a little lower).
+    What happens between two consecutive exports.
+
+    Each rate is an expected fraction of a member's objects so far (deleted ones included, so the realized
+    rates are a little lower).
 
     :param update: Objects whose fields change (trashed objects are left alone).
     :param insert: New objects (a fraction of the member's objects in export 0).
@@ -69,14 +73,14 @@ class ChangeRates:
         return cls(**values)
 
     def label(self) -> str:
-        """A short text naming these rates (empty for the defaults), for file names."""
+        """Name these rates in a short text (empty for the defaults), for file names."""
         if self == ChangeRates():
             return ""
         return "-r" + "-".join(f"{getattr(self, field.name):g}" for field in fields(self))
 
 
 def unit(seed: int, member: int, entry: int, salt: int) -> float:
-    """A uniform number in ``[0, 1)`` that depends only on its arguments (a splitmix64 hash)."""
+    """Hash the arguments to a uniform number in ``[0, 1)`` (splitmix64)."""
     x = (seed * 0x9E3779B97F4A7C15 + member * 0xBF58476D1CE4E5B9 + entry * 0x94D049BB133111EB + salt) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -119,7 +123,7 @@ class Lifecycle:
             self._step(len(self.bounds))
 
     def created_in(self, entry: int) -> int:
-        """The export that first holds ``entry``."""
+        """Return the export that first holds ``entry``."""
         for export, bound in enumerate(self.bounds):
             if entry < bound:
                 return export
@@ -178,6 +182,6 @@ class Lifecycle:
 
 
 def _draw(rng: random.Random, expected: float) -> int:
-    """``expected`` rounded up or down at random, so that small members still change now and then."""
+    """Round ``expected`` up or down at random, so that small members still change now and then."""
     whole = math.floor(expected)
     return whole + (rng.random() < expected - whole)

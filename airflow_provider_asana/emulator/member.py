@@ -102,7 +102,7 @@ class MemberJob:
 
 def build_member(seed: int, index: int, target: int, timeline: Timeline) -> Member:
     """
-    Member ``index`` of export 0, exactly ``target`` bytes long.
+    Build member ``index`` of export 0, exactly ``target`` bytes long.
 
     Records are deflated in batches, each ended with a sync flush so the compressed size is known exactly.
     Near the end, batches are tried on a copy of the compressor and halved until single records no longer
@@ -158,8 +158,9 @@ def build_member_at(
     bad_lines: bool,
 ) -> Member:
     """
-    Member ``index`` of export ``export``: its ``originals`` objects of export 0 and its inserts since, as of
-    that export.
+    Build member ``index`` of export ``export``.
+
+    It holds the member's ``originals`` objects of export 0 and its inserts since, as of that export.
     """
     lifecycle = Lifecycle(seed, index, originals, rates, Structure(seed, index))
     records = MemberRecords(seed, index, timeline, export=export, lifecycle=lifecycle, bad_lines=bad_lines)
@@ -180,7 +181,7 @@ def build_member_at(
 
 
 def _take(records: MemberRecords, pending: deque[Line], approx_bytes: int) -> list[Line]:
-    """The next lines, ``pending`` ones first: about ``approx_bytes`` of them, at least one."""
+    """Take the next lines, ``pending`` ones first: about ``approx_bytes`` of them, at least one."""
     lines: list[Line] = []
     size = 0
     while pending and (size < approx_bytes or not lines):
@@ -192,7 +193,7 @@ def _take(records: MemberRecords, pending: deque[Line], approx_bytes: int) -> li
 
 
 def _header(space: int) -> bytes:
-    """A gzip header filling ``space`` bytes when it can: padded with an FEXTRA subfield."""
+    """Return a gzip header filling ``space`` bytes when it can: padded with an FEXTRA subfield."""
     pad = space - _HEADER_SIZE
     if pad < _MIN_PAD:
         return _gzip_header(0)

@@ -38,17 +38,17 @@ _ENUM_VALUES = ("High", "Medium", "Low", "Blocked", "In progress", "Done", "EMEA
 
 
 def object_id(member: int, entry: int) -> int:
-    """The ``__object_id`` of ``entry`` of ``member``: increasing, with small gaps like real ids."""
+    """Return the ``__object_id`` of ``entry`` of ``member``: increasing, with small gaps like real ids."""
     return ID_BASE + member * IDS_PER_MEMBER + entry * ID_STRIDE + ((entry * 0x9E3779B1) >> 20 & 1)
 
 
 def user_id(user: int) -> int:
-    """The ``User`` id of opening user ``user``."""
+    """Return the ``User`` id of opening user ``user``."""
     return object_id(0, user_entry(user))
 
 
 def domain_user_id(user: int) -> int:
-    """The ``DomainUser`` id of opening user ``user``."""
+    """Return the ``DomainUser`` id of opening user ``user``."""
     return object_id(0, user_entry(user) + 2)
 
 
@@ -58,9 +58,10 @@ DOMAIN_ID = object_id(0, 0)
 @dataclass(frozen=True)
 class Timeline:
     """
-    When things happen to one member's objects: every member gets an equal share of a fixed history (so an
-    export of any size spans the same years), its objects spread over its share; exports follow one day
-    apart.
+    When things happen to one member's objects.
+
+    Every member gets an equal share of a fixed history (so an export of any size spans the same years),
+    its objects spread over its share; exports follow one day apart.
 
     :param members: Members of the export.
     :param target: The member's compressed size in export 0.
@@ -92,7 +93,7 @@ _days: dict[int, str] = {}
 
 
 def stamp(epoch: int) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` (UTC), the export's timestamp text."""
+    """Write ``epoch`` as ``YYYY-MM-DD HH:MM:SS`` (UTC), the export's timestamp text."""
     day, second = divmod(epoch, DAY)
     text = _days.get(day)
     if text is None:
@@ -107,12 +108,12 @@ def _clock_texts() -> tuple[str, ...]:
 
 
 def midnight(epoch: int) -> str:
-    """The day of ``epoch`` at ``00:00:00``, as due dates are written."""
+    """Write the day of ``epoch`` at ``00:00:00``, as due dates are written."""
     return stamp(epoch - epoch % DAY)
 
 
 def html(text: str, *, body: bool) -> str:
-    """``text`` as Asana's rich text: entities escaped, wrapped in ``<body>`` in newer records."""
+    """Write ``text`` as Asana's rich text: entities escaped, wrapped in ``<body>`` in newer records."""
     escaped = (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
         .replace("'", "&apos;")
@@ -121,19 +122,19 @@ def html(text: str, *, body: bool) -> str:
 
 
 def person(number: int) -> str:
-    """A person's name, non-ASCII ones included."""
+    """Return a person's name, non-ASCII ones included."""
     last = LAST_NAMES[(number * 7 + number // 30) % len(LAST_NAMES)]
     return f"{FIRST_NAMES[number % len(FIRST_NAMES)]} {last}"
 
 
 def photo(object_id: int) -> dict[str, str]:
-    """A user's ``photo``: an object of image URLs."""
+    """Return a user's ``photo``: an object of image URLs."""
     url = f"https://s3.amazonaws.com/profile_photos/{object_id}"
     return {"image_21x21": f"{url}_21x21.png", "image_60x60": f"{url}_60x60.png"}
 
 
 def custom_fields(first: float, second: float) -> list[dict[str, Any]]:
-    """A task's custom field values: an array of objects, some holding an object."""
+    """Return a task's custom field values: an array of objects, some holding an object."""
     fields: list[dict[str, Any]] = []
     for index in range(1 + int(first * 3)):
         name = _FIELD_NAMES[(index + int(second * 7)) % len(_FIELD_NAMES)]

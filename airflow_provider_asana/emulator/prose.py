@@ -106,7 +106,7 @@ class Prose:
         return self.text[start : self._ends[last]]
 
     def phrase(self, where: float, words: int) -> str:
-        """The first ``words`` words of a sentence (at most all of it), without closing punctuation."""
+        """Cut the first ``words`` words of a sentence (at most all of it), without closing punctuation."""
         sentence = int(where * self.sentences)
         start = end = self._starts[sentence]
         stop = self._ends[sentence]
@@ -120,7 +120,7 @@ class Prose:
 
 
 def _vocabulary(rng: random.Random) -> list[str]:
-    """Common words first (they get the high Zipf ranks), then invented ones, non-ASCII words among them."""
+    """List common words first (they get the high Zipf ranks), then invented ones, non-ASCII among them."""
     tail = []
     for _ in range(_TAIL_WORDS):
         tail.append("".join(rng.choice(_SYLLABLES) for _ in range(1 + int(rng.random() * 3))))
@@ -132,5 +132,5 @@ def _vocabulary(rng: random.Random) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def prose(seed: int) -> Prose:
-    """The :class:`Prose` of ``seed``, built once per process."""
+    """Return the :class:`Prose` of ``seed``, built once per process."""
     return Prose(seed)

@@ -100,19 +100,21 @@ def opening() -> list[tuple[str, int]]:
 
 
 def user_entry(user: int) -> int:
-    """The entry of user ``user``'s ``User`` in member 0 (its ``DomainUser`` is two further)."""
+    """Return the entry of user ``user``'s ``User`` in member 0 (its ``DomainUser`` is two further)."""
     return 1 + len(USER_GROUP) * user
 
 
 def team_entry(team: int) -> int:
-    """The entry of team ``team`` in member 0."""
+    """Return the entry of team ``team`` in member 0."""
     return 1 + len(USER_GROUP) * USERS + team
 
 
 class Structure:
     """
-    The stream of one member: ``kinds[j]``, ``links[j]`` (the entry it belongs to, or -1) and
-    ``children[j]`` (entries that belong to a task or a project), grown on demand by whole segments.
+    The stream of one member, grown on demand by whole segments.
+
+    ``kinds[j]`` is entry ``j``'s kind, ``links[j]`` the entry it belongs to (or -1), ``children[j]`` the
+    entries that belong to a task or a project.
 
     :param seed: The export's seed.
     :param member: The member.
@@ -134,7 +136,7 @@ class Structure:
             self._segment()
 
     def kind(self, entry: int) -> Kind:
-        """The :class:`Kind` of ``entry``."""
+        """Return the :class:`Kind` of ``entry``."""
         self.ensure(entry + 1)
         return KINDS[self.kinds[entry]]
 

@@ -12,6 +12,7 @@ import threading
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_every_member_is_exactly_its_share() -> None:
 
 
 def test_below_one_kib_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="an export must be at least 1024 bytes; got 1023"):
         _export(1023)
 
 
@@ -144,7 +145,10 @@ def test_a_stale_or_damaged_cache_entry_is_regenerated(tmp_path: Path) -> None:
 
 def test_concurrent_generators_in_threads_agree(tmp_path: Path) -> None:
     results = []
-    threads = [threading.Thread(target=lambda: results.append(ExportCache(tmp_path).export(2 << 20))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(ExportCache(tmp_path).export(2 << 20)))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -199,8 +203,13 @@ def test_worker_processes_write_the_same_file_as_threads(monkeypatch: pytest.Mon
 
     started = []
     real = genworker.members_in_processes
+
+    def spy(*args: Any) -> Any:
+        started.append(args)
+        return real(*args)
+
     monkeypatch.setattr(exportfile, "PROCESS_THRESHOLD", 0)
-    monkeypatch.setattr(exportfile, "members_in_processes", lambda *a: started.append(a) or real(*a))
+    monkeypatch.setattr(exportfile, "members_in_processes", spy)
 
     in_processes = _export(400_000, 2, member_size=64 << 10, workers=2)
     in_threads = _export(400_000, 2, member_size=64 << 10, workers=1)
@@ -218,7 +227,9 @@ def test_threads_take_over_when_processes_cannot_start(monkeypatch: pytest.Monke
     monkeypatch.setattr(exportfile, "PROCESS_THRESHOLD", 0)
     monkeypatch.setattr(genworker.subprocess, "Popen", no_processes)
 
-    assert _export(200_000, 2, member_size=64 << 10, workers=2) == _export(200_000, 2, member_size=64 << 10, workers=1)
+    assert _export(200_000, 2, member_size=64 << 10, workers=2) == _export(
+        200_000, 2, member_size=64 << 10, workers=1
+    )
 
 
 def test_a_failing_worker_process_raises(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,13 +7,17 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.changes import write_changes
 from airflow_provider_asana.emulator.lifecycle import ChangeRates
+
 from tests.emulator.helpers import Api
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator import AsanaEmulator
 
 RATES = ChangeRates(update=0.05, insert=0.02, delete=0.01, trash=0.01)
 
@@ -75,7 +79,8 @@ def test_a_new_export_size_starts_a_new_sequence(api: Api) -> None:
 
     gid, _ = api.finished_export()
 
-    assert emulator.exports[gid]["sequence"] == 0 and emulator.exports[gid]["size"] == 20_000
+    assert emulator.exports[gid]["sequence"] == 0
+    assert emulator.exports[gid]["size"] == 20_000
 
 
 def test_the_ground_truth_over_the_control_api(asana_emulator_factory: Callable[..., AsanaEmulator]) -> None:
@@ -89,11 +94,14 @@ def test_the_ground_truth_over_the_control_api(asana_emulator_factory: Callable[
     missing = requests.get(_control(emulator, "exports/1/changes"), timeout=10)
     info = requests.get(_control(emulator, "info"), timeout=10).json()
 
-    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/x-ndjson"
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/x-ndjson"
     assert answer.content == emulator.export_changes(gid).read_bytes()
-    assert head.status_code == 200 and not head.content
+    assert head.status_code == 200
+    assert not head.content
     assert head.headers["Content-Length"] == str(len(answer.content))
-    assert missing.status_code == 404 and "1" in missing.json()["error"]
+    assert missing.status_code == 404
+    assert "1" in missing.json()["error"]
     assert info["change_rates"] == {"update": 0.05, "insert": 0.02, "delete": 0.01, "trash": 0.01}
 
 
@@ -120,7 +128,8 @@ def test_bad_lines_fault_serves_lines_that_are_not_records(api: Api) -> None:
     lines = gzip.decompress(requests.get(url, timeout=10).content).splitlines()
 
     bad = [line for line in lines if not _is_record(line)]
-    assert bad and len(bad) < len(lines) // 10
+    assert bad
+    assert len(bad) < len(lines) // 10
     assert emulator.exports[gid]["sha256"] == emulator.export_sha256(gid)
     emulator.clear_faults()
     clean = gzip.decompress(emulator.export_file(gid).read_bytes()).splitlines()
