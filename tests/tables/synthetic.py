@@ -50,8 +50,14 @@ WORDS = [
 
 
 def mix(*values: int) -> int:
-    """A 64-bit hash of integers: CPython hashes tuples of ints the same way in every process (xxHash based)."""
-    return hash(values) & MASK
+    """
+    A 64-bit hash of integers: CPython hashes tuples of ints the same way in every process; the splitmix64
+    finaliser decorrelates tuples that differ in one item.
+    """
+    x = hash(values) & MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
 
 
 def timestamp(seconds: int) -> str:
