@@ -30,8 +30,10 @@ from airflow_provider_asana.tables.schema import (
     TIMESTAMP,
     TIMESTAMP_FORMAT,
     encoded,
+    encoding_of,
     json_text,
     kind,
+    kinds_of,
 )
 
 #: Date-like JSON text that is not exactly ``"YYYY-MM-DD HH:MM:SS"`` (RE2 has no look-ahead: every way to
@@ -252,14 +254,28 @@ def python_column(name: str, values: list[Any], *, top_level: bool) -> tuple[pa.
     kinds = {kind_of_value(v) for v in values} - {"null"}
     if not kinds:
         return pa.field(name, pa.null()), pa.nulls(len(values))
-    if kinds <= {"object", "array"} and len(kinds) == 1:
-        try:
-            array = pa.array(values)
-        except (pa.ArrowException, OverflowError):
-            array = None  # nested values of conflicting kinds
-        if array is not None and not _has_empty_struct(array.type):
+    if kinds == {"object"}:
+        keys: dict[str, None] = {}
+        for v in values:
+            if v is not None:
+                keys.update(dict.fromkeys(v))
+        if keys:
+            children = [python_column(k, [None if v is None else v.get(k) for v in values], top_level=False) for k in keys]
+            mask = pa.array([v is None for v in values], pa.bool_())
+            array = pa.StructArray.from_arrays([a for _, a in children], fields=[f for f, _ in children], mask=mask)
             return pa.field(name, array.type), array
-        return encoded(name, JSON, kinds), pa.array([None if v is None else json_text(v) for v in values], pa.string())
+    if kinds == {"array"}:
+        flat = [item for v in values if v is not None for item in v]
+        offsets, total = [0], 0
+        for v in values:
+            total += len(v) if v is not None else 0
+            offsets.append(total)
+        item, items = python_column("item", flat, top_level=False)
+        if not encoding_of(item):  # else the whole array becomes JSON text, as schema.unify_fields says
+            mask = pa.array([v is None for v in values], pa.bool_())
+            array = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=pa.list_(item), mask=mask)
+            return pa.field(name, array.type), array
+        kinds = {"array"} | {f"array of {k}" for k in kinds_of(item)}
     if "object" in kinds or "array" in kinds:
         return encoded(name, JSON, kinds), pa.array([None if v is None else json_text(v) for v in values], pa.string())
     if kinds == {"string"}:

@@ -9,7 +9,8 @@ The rules (the docs page "Lake tables" states them for users):
 - objects combine field by field, arrays element by element;
 - scalars of different kinds (number, string, boolean, timestamp) combine to **text**: strings unchanged, numbers
   and booleans as their JSON text, timestamps as ``YYYY-MM-DD HH:MM:SS``;
-- an object or array meeting anything of another shape combines to **JSON text**: every value as its JSON text.
+- an object or array meeting anything of another shape combines to **JSON text**: every value as its JSON text;
+  so does an array whose items would need text or JSON text (Delta keeps no metadata on array items).
 
 A column converted this way carries field metadata ``asana.encoding`` (``text`` or ``json``) and
 ``asana.kinds`` (the kinds that met, e.g. ``number,string``); Delta keeps field metadata, so the encoding of a
@@ -104,6 +105,8 @@ def unify_fields(a: pa.Field, b: pa.Field) -> pa.Field:
         return pa.field(name, pa.struct(list(merged.values())), metadata=meta)
     if ka == kb == "array":
         item = unify_fields(ta.value_field, tb.value_field)
+        if encoding_of(item):  # Delta keeps no metadata on array items: the whole array becomes JSON text
+            return encoded(name, JSON, {"array"} | {f"array of {k}" for k in kinds_of(item)}, meta)
         return pa.field(name, pa.list_(item), metadata=meta)
     if ka == kb:  # same scalar kind, other unit or flavour (e.g. string and large_string)
         return a

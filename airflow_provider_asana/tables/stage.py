@@ -292,4 +292,4 @@ def _rename_reserved(table: pa.Table) -> pa.Table:
             names.add(new)
             f = f.with_name(new).with_metadata({**(f.metadata or {}), SOURCE_NAME: f.name.encode()})
         fields.append(f)
-    return table.cast(pa.schema(fields))
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
