@@ -36,16 +36,17 @@ class ChangeSet:
     deletes: str | None
 
 
-def previous_keys(fragments: list[Any], path: str) -> int:
+def previous_keys(fs: Any, files: list[str], path: str) -> int:
     """
-    Copy ``KEY`` and ``RECORD_HASH`` of the previous version's files (pyarrow fragments) to the local file
-    ``path``, with each row's fragment index and row number. Returns the row count.
+    Copy ``KEY`` and ``RECORD_HASH`` of the previous version's files (paths of ``fs``) to the local file
+    ``path``, with each row's file index (``fragment``) and row number. Returns the row count.
     """
     schema = pa.schema([("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())])
     rows = 0
     with pq.ParquetWriter(path, schema, compression="lz4") as writer:
-        for index, fragment in enumerate(fragments):
-            data = fragment.to_table(columns=[KEY, RECORD_HASH])
+        for index, file in enumerate(files):
+            with fs.open_input_file(file) as handle:
+                data = pq.read_table(handle, columns=[KEY, RECORD_HASH])
             n = data.num_rows
             writer.write_table(
                 pa.table(

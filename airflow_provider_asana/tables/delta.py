@@ -129,6 +129,34 @@ def open_table(root: TablesRoot, relative: str, version: int | None = None) -> A
         return None
 
 
+def table_files(table: Any) -> list[tuple[str, dict[str, str]]]:
+    """The current version's data files: ``(path relative to the table, partition values)``, in log order."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    partitions = [n for n in actions.column_names if n.startswith("partition.")]
+    paths = actions.column("path").to_pylist()
+    values = [actions.column(n).to_pylist() for n in partitions]
+    return [
+        (path, {n.removeprefix("partition."): v[i] for n, v in zip(partitions, values)}) for i, path in enumerate(paths)
+    ]
+
+
+def read_rows(fs: Any, path: str, rows: pa.Array, columns: list[str] | None = None) -> pa.Table:
+    """Rows ``rows`` (sorted positions) of one Parquet file, reading only the row groups that hold them."""
+    import pyarrow.compute as pc
+
+    with fs.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        pieces, start = [], 0
+        for group in range(parquet.metadata.num_row_groups):
+            size = parquet.metadata.row_group(group).num_rows
+            mine = pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + size))
+            if pc.any(mine).as_py():
+                data = parquet.read_row_group(group, columns=columns)
+                pieces.append(data.take(pc.subtract(rows.filter(mine), start)))
+            start += size
+    return pa.concat_tables(pieces) if pieces else parquet.schema_arrow.empty_table()
+
+
 def arrow_schema(table: Any) -> pa.Schema:
     return pa.schema(table.schema().to_arrow())
 

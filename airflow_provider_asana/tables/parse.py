@@ -90,6 +90,7 @@ def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
 
 def _read_fast(data: bytes, n_lines: int, table_name: str) -> pa.Table | None:
     try:
+        _whole(data, pa.large_string()).validate(full=True)  # pyarrow's reader does not check UTF-8
         table = _read_json(data)
     except pa.ArrowException:
         return None
@@ -145,11 +146,13 @@ def _timestamps(table: pa.Table, data: bytes) -> pa.Table:
     return table
 
 
+def _whole(data: bytes, data_type: pa.DataType) -> pa.Array:
+    """``data`` as a one-value array, without a copy."""
+    return pa.Array.from_buffers(data_type, 1, [None, pa.array([0, len(data)], pa.int64()).buffers()[1], pa.py_buffer(data)])
+
+
 def _not_canonical(data: bytes) -> bool:
-    whole = pa.Array.from_buffers(
-        pa.large_binary(), 1, [None, pa.array([0, len(data)], pa.int64()).buffers()[1], pa.py_buffer(data)]
-    )
-    return pc.match_substring_regex(whole, _NOT_CANONICAL)[0].as_py()
+    return pc.match_substring_regex(_whole(data, pa.large_binary()), _NOT_CANONICAL)[0].as_py()
 
 
 def timestamps_or_none(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:
@@ -179,10 +182,6 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _read_slow(lines: list[bytes], numbers: list[int], table_name: str) -> ParsedChunk:
     records: list[dict[str, Any]] = []
     kept: list[int] = []
@@ -190,7 +189,7 @@ def _read_slow(lines: list[bytes], numbers: list[int], table_name: str) -> Parse
     misrouted: list[tuple[int, bytes, str]] = []
     for position, (line, number) in enumerate(zip(lines, numbers)):
         try:
-            obj = json.loads(line, object_pairs_hook=_pairs, parse_constant=_no_constants)
+            obj = json.loads(line, object_pairs_hook=_pairs)
         except _DuplicateKey as exc:
             bad.append(BadLine(number, f"not a JSON object with a __type: {exc}", line))
             continue

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from airflow_provider_asana.tables import schema as s
 from airflow_provider_asana.tables.changes import ChangeSet, RowsByPart, compute_changes, previous_keys
-from airflow_provider_asana.tables.delta import DataFiles, FileWriter, arrow_schema, commit
+from airflow_provider_asana.tables.delta import DataFiles, FileWriter, arrow_schema, commit, read_rows, table_files
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import (
     CHANGE_TYPE,
@@ -169,9 +169,10 @@ class TableLoad:
                 f"table {self.name}: its current version has no {RECORD_HASH} or {KEY} column, so it was not "
                 "written by this loader; load into an empty tables_root"
             )
-        self._fragments = list(self.previous.to_pyarrow_dataset().get_fragments())
+        load = self.load
+        self._files = [load.root.path(f"{self.name}/{path}") for path, _ in table_files(self.previous)]
         keys = os.path.join(self.workdir, "previous-keys.parquet")
-        previous_keys(self._fragments, keys)
+        previous_keys(load.fs, self._files, keys)
         if not chunks:
             return _all_deleted(keys, self.workdir)
         if KEY not in self.schema.names:  # no record of this kind has an id: nothing to track
@@ -214,20 +215,21 @@ class TableLoad:
         """The last known record of each deleted object, marked with this export."""
         rows = RowsByPart(deletes, "fragment")
         previous = arrow_schema(self.previous)
-        for index, fragment in enumerate(self._fragments):
+        for index, file in enumerate(self._files):
             labels = rows.take(index)
             if labels is None:
                 continue
-            data = _conform_table(fragment.take(labels.column("row")), previous)
+            data = _conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
             self._write_changes(writer, self.load.export_columns(data))
 
     def _rewrite_old_changes(self, writers: dict[str, FileWriter]) -> None:
         """A column of the change table had to widen: its old rows are converted into this load's files."""
-        dataset = self.previous_changes.to_pyarrow_dataset()
-        for kind in CHANGE_TYPES:
-            for batch in dataset.to_batches(filter=pc.field(CHANGE_TYPE) == kind):
-                table = pa.Table.from_batches([batch]).drop_columns([CHANGE_TYPE])
-                self._write_changes(writers[kind], table)
+        relative = changes_table(self.name)
+        for path, partition in table_files(self.previous_changes):
+            with self.load.fs.open_input_file(self.load.root.path(f"{relative}/{path}")) as handle:
+                parquet = pq.ParquetFile(handle)
+                for group in range(parquet.metadata.num_row_groups):
+                    self._write_changes(writers[partition[CHANGE_TYPE]], parquet.read_row_group(group))
 
     # -- commits -----------------------------------------------------------------------------------------------
     def commit(self) -> Any:

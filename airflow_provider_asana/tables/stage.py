@@ -119,11 +119,14 @@ class Stager:
         if self._partial:
             self._route([self._partial])
             self._partial = b""
-        for buffer in list(self._by_table.values()):
-            if buffer.lines:
-                self._flush(buffer)
-        while self._pending:
-            self._harvest(self._pending.pop(0))
+        while True:  # a harvest can hand back misrouted lines: flush again until nothing is left
+            for buffer in list(self._by_table.values()):
+                if buffer.lines:
+                    self._flush(buffer)
+            if not self._pending:
+                break
+            while self._pending:
+                self._harvest(self._pending.pop(0))
         self._close_rejected()
         return self.tables
 

@@ -29,6 +29,8 @@ class TablesRoot:
     uri: str
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)
     display: str = ""
+    #: What the caller passed (an ``ObjectStoragePath`` is built from it for stores other than S3).
+    given: Any = None
 
     @property
     def local(self) -> bool:
@@ -38,18 +40,35 @@ class TablesRoot:
         return f"{self.uri.rstrip('/')}/{relative}"
 
     def filesystem(self) -> Any:
-        """A pyarrow filesystem whose paths are relative to the root (see :meth:`path`)."""
+        """
+        A pyarrow filesystem for the loader's own file writes and reads (paths: :meth:`path`). S3 uses
+        pyarrow's S3 client with the same credentials as delta-rs; GCS and Azure go through the Airflow
+        connection's fsspec filesystem.
+        """
         import pyarrow.fs as pafs
 
         if self.local:
             return pafs.LocalFileSystem()
-        from deltalake.fs import DeltaStorageHandler
+        if self.uri.startswith("s3://"):
+            o = self.storage_options
+            endpoint = o.get("AWS_ENDPOINT_URL", "")
+            return pafs.S3FileSystem(
+                access_key=o.get("AWS_ACCESS_KEY_ID"),
+                secret_key=o.get("AWS_SECRET_ACCESS_KEY"),
+                session_token=o.get("AWS_SESSION_TOKEN"),
+                region=o.get("AWS_REGION"),
+                endpoint_override=endpoint.split("://", 1)[-1] or None,
+                scheme="http" if endpoint.startswith("http://") else "https",
+                allow_bucket_creation=False,
+                allow_bucket_deletion=False,
+            )
+        from airflow.sdk import ObjectStoragePath
 
-        return pafs.PyFileSystem(DeltaStorageHandler(self.uri, self.storage_options))
+        return pafs.PyFileSystem(pafs.FSSpecHandler(ObjectStoragePath(self.given).fs))
 
     def path(self, relative: str) -> str:
-        """``relative`` as a path of :meth:`filesystem`."""
-        return os.path.join(self.uri, relative) if self.local else relative
+        """``relative`` (to the root) as a path of :meth:`filesystem`."""
+        return os.path.join(self.uri, relative) if self.local else f"{self.uri.split('://', 1)[1]}/{relative}"
 
 
 def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None = None) -> TablesRoot:
@@ -62,10 +81,10 @@ def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None
     text = str(tables_root)
     extra = dict(storage_options or {})
     if isinstance(tables_root, Path) or "://" not in text:
-        return TablesRoot(str(Path(text).expanduser().absolute()), extra, text)
+        return TablesRoot(str(Path(text).expanduser().absolute()), extra, text, tables_root)
     parts = urlsplit(text)
     if parts.scheme == "file":
-        return TablesRoot(str(Path(parts.path).absolute()), extra, text)
+        return TablesRoot(str(Path(parts.path).absolute()), extra, text, tables_root)
     scheme = _SCHEMES.get(parts.scheme)
     if scheme is None:
         raise TablesRootError(
@@ -81,7 +100,7 @@ def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None
     uri = f"{scheme}://{bucket}{parts.path}".rstrip("/")
     options = _options(scheme, conn_id) if conn_id else {}
     options.update(extra)
-    return TablesRoot(uri, options, f"{parts.scheme}://{bucket}{parts.path}")
+    return TablesRoot(uri, options, f"{parts.scheme}://{bucket}{parts.path}", tables_root)
 
 
 def _options(scheme: str, conn_id: str) -> dict[str, str]:
