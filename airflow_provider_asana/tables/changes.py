@@ -11,6 +11,7 @@ The result names rows, not records: ``(chunk, row)`` of the staged new snapshot 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,9 @@ import pyarrow.parquet as pq
 from airflow_provider_asana.tables.naming import KEY, RECORD_HASH
 
 #: DuckDB's memory limit for the join (it spills past it).
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "256MB"
+#: One join at a time: tables are written in parallel, but the memory limit is for the whole load.
+_ONE_JOIN = threading.Lock()
 
 
 @dataclass
@@ -72,6 +75,11 @@ def compute_changes(
     :param previous: the file :func:`previous_keys` wrote.
     :param workdir: local folder for DuckDB's spill files and the results.
     """
+    with _ONE_JOIN:
+        return _compute_changes(new_chunks, previous, workdir, memory_limit, threads)
+
+
+def _compute_changes(new_chunks: list[str], previous: str, workdir: str, memory_limit: str, threads: int) -> ChangeSet:
     import duckdb
 
     upserts, deletes = os.path.join(workdir, "upserts.parquet"), os.path.join(workdir, "deletes.parquet")

@@ -40,8 +40,8 @@ def load_organization_export(
     retention_hours: float = 168,
     temp_dir: str | None = None,
     storage_options: dict[str, str] | None = None,
-    chunk_bytes: int = 8 << 20,
-    memory_limit: str = "512MB",
+    chunk_bytes: int = 4 << 20,
+    memory_limit: str = "256MB",
 ) -> dict[str, Any]:
     """
     Load one organization export into Delta Lake tables, one per record kind, with change tables.
@@ -61,7 +61,8 @@ def load_organization_export(
     :param temp_dir: local folder for staged chunks and spill files (needs about the compressed size of the
         export); default: the system's temp folder.
     :param storage_options: delta-rs storage options that override those built from the connection.
-    :param chunk_bytes: lines of one table parsed at a time; memory grows with it.
+    :param chunk_bytes: lines of one table parsed at a time; memory grows with it (routing buffers hold up to
+        8 chunks).
     :param memory_limit: DuckDB's memory limit while computing changes (it spills to ``temp_dir`` past it).
     :return: ``export_gid``, ``export_created_at``, ``source_sha256``, ``lines``, ``rejected`` and ``tables``:
         per table ``rows``, ``inserted``, ``updated``, ``deleted``, ``version`` (the snapshot's Delta version),
@@ -195,7 +196,9 @@ class _Load:
         started = time.perf_counter()
         staging = os.path.join(self.work, "staged")
         os.makedirs(staging)
-        self.stager = Stager(staging, on_bad_line=self.on_bad_line, chunk_bytes=self.chunk_bytes)
+        self.stager = Stager(
+            staging, on_bad_line=self.on_bad_line, chunk_bytes=self.chunk_bytes, buffer_bytes=8 * self.chunk_bytes
+        )
         digest = hashlib.sha256()
         try:
             with open_source(source) as opened:
@@ -245,7 +248,10 @@ class _Load:
         journal = {"load_id": self.load_id, "export_gid": self.export_gid, "tables": touched}
         write_journal(self.root, self.fs, self.load_id, self.export_gid, touched)
         try:
-            results = {t.name: t.write() for t in loads}
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2, thread_name_prefix="asana-tables-write") as pool:  # pyarrow frees the GIL
+                results = dict(zip([t.name for t in loads], pool.map(lambda t: t.write(), loads)))
             rejected_files = self._write_rejected()
             committed: dict[str, _TableResult] = {}
             for t in loads:

@@ -88,6 +88,11 @@ class TableLoad:
             )  # fmt: skip
             for kind in CHANGE_TYPES
         }
+        # first load of the kind: every tracked row is an insert; when every row is tracked and stored as the
+        # snapshot stores it, the insert files are copies of the snapshot's files (no second encoding)
+        copy_inserts = (
+            changes is None and all(c.untracked == 0 for c in chunks) and writers["insert"].schema == self.schema
+        )
         snapshot_seconds = 0.0
         try:
             upserts = RowsByPart(changes.upserts if changes else None, "chunk")
@@ -97,7 +102,7 @@ class TableLoad:
                 snapshot.write(data)
                 t1 = time.perf_counter()
                 snapshot_seconds += t1 - t0
-                if changes is None:
+                if changes is None and not copy_inserts:
                     tracked = data.filter(pc.is_valid(data.column(KEY))) if KEY in data.column_names else data.slice(0, 0)
                     self._write_changes(writers["insert"], tracked)
                 else:
@@ -116,6 +121,10 @@ class TableLoad:
             change_seconds += time.perf_counter() - t1
             self.snapshot_files = snapshot.close()
             self.change_files = [writers[kind].close() for kind in CHANGE_TYPES]
+            if copy_inserts:
+                t1 = time.perf_counter()
+                self.change_files[0] = self._copy_as_inserts(self.snapshot_files)
+                change_seconds += time.perf_counter() - t1
         except BaseException:
             snapshot.abort()
             for writer in writers.values():
@@ -203,6 +212,29 @@ class TableLoad:
         if all(f.name in target.names and s.same_layout(f, target.field(f.name)) for f in rows_schema):
             return rows_schema
         return target
+
+    def _copy_as_inserts(self, files: DataFiles) -> DataFiles:
+        """The snapshot's files, copied into the change table (hard links on local disk, server-side on S3)."""
+        from deltalake.transaction import AddAction
+
+        load = self.load
+        out = DataFiles(rows=files.rows)
+        for action in files.actions:
+            name = action.path.replace(load.load_id, f"{load.load_id}-insert", 1)
+            source = load.root.path(f"{self.name}/{action.path}")
+            target = load.root.path(f"{changes_table(self.name)}/{name}")
+            if load.root.local:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    load.fs.copy_file(source, target)
+            else:
+                load.fs.copy_file(source, target)
+            out.actions.append(
+                AddAction(name, action.size, {CHANGE_TYPE: "insert"}, action.modification_time, True, action.stats)
+            )
+        return out
 
     def _write_changes(self, writer: FileWriter, rows: pa.Table) -> None:
         if not rows.num_rows:

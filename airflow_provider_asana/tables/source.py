@@ -80,7 +80,9 @@ def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
 
     :raises ExportFileError: the file is not gzip, is corrupt, or ends before its gzip end.
     """
-    inflater = zlib.decompressobj(31)
+    from isal import isal_zlib  # ISA-L: the same stream, about 3x faster than zlib
+
+    inflater = isal_zlib.decompressobj(31)
     consumed = 0
     while True:
         raw = source.stream.read(READ_BYTES)
@@ -90,10 +92,10 @@ def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
         data = raw
         while data:
             if inflater.eof:  # the previous member ended: another one follows
-                inflater = zlib.decompressobj(31)
+                inflater = isal_zlib.decompressobj(31)
             try:
                 out = inflater.decompress(data, BLOCK_BYTES)
-            except zlib.error as exc:
+            except (isal_zlib.error, zlib.error) as exc:
                 raise ExportFileError(
                     f"source {source.name!r} is not a valid gzip file (at compressed byte {consumed:,}): {exc}. "
                     "Land the export again: the file is corrupt."

@@ -9,7 +9,6 @@ at most ``workers + 1`` chunks are being parsed. The types of one table's chunks
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,28 +16,28 @@ from array import array
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
-from operator import methodcaller
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_asana.tables.errors import BadLineError
-from airflow_provider_asana.tables.naming import ADDED_COLUMNS, CHANGE_TYPE, RECORD_HASH, table_for_type
+from airflow_provider_asana.tables.naming import ADDED_COLUMNS, CHANGE_TYPE, KEY, RECORD_HASH, table_for_type
 from airflow_provider_asana.tables.parse import BadLine, ParsedChunk, parse_chunk, problem
 from airflow_provider_asana.tables.schema import SOURCE_NAME
 
 _TYPE = re.compile(rb'"__type"\s*:\s*"([^"\\]*)"')
-_DIGEST = partial(hashlib.blake2b, digest_size=8)
-_DIGEST_BYTES = methodcaller("digest")
 #: How rejected lines are staged (the ``_rejected`` table adds the export columns).
 REJECTED_SCHEMA = pa.schema([("line_number", pa.int64()), ("reason", pa.string()), ("line", pa.binary())])
 
 
 def record_hashes(lines: list[bytes]) -> pa.Array:
-    """``_export_record_hash`` of each line: the first 8 bytes of its BLAKE2b digest, as int64."""
-    digests = b"".join(map(_DIGEST_BYTES, map(_DIGEST, lines)))
-    return pa.Array.from_buffers(pa.int64(), len(lines), [None, pa.py_buffer(digests)])
+    """
+    ``_export_record_hash`` of each line: XXH3-64 of its bytes (a stable, specified hash), as int64. A change
+    of the line's bytes changes it (a key order or spacing change too: such a record reads as updated).
+    """
+    from xxhash import xxh3_64_intdigest
+
+    return pa.array(list(map(xxh3_64_intdigest, lines)), pa.uint64()).cast(pa.int64(), safe=False)
 
 
 @dataclass
@@ -46,6 +45,8 @@ class StagedChunk:
     path: str
     schema: pa.Schema
     rows: int
+    #: Rows without an ``__object_id`` (not tracked by the change tables).
+    untracked: int = 0
 
 
 @dataclass
@@ -276,7 +277,8 @@ def _stage_chunk(
     hashes = record_hashes(lines if parsed.kept is None else [lines[i] for i in parsed.kept])
     data = _rename_reserved(parsed.table).append_column(RECORD_HASH, hashes)
     pq.write_table(data, path, compression="lz4", write_statistics=False)
-    return parsed, (table, StagedChunk(path, data.schema, rows))
+    untracked = data.column(KEY).null_count if KEY in data.column_names else rows
+    return parsed, (table, StagedChunk(path, data.schema, rows, untracked))
 
 
 def _rename_reserved(table: pa.Table) -> pa.Table:
