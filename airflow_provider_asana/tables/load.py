@@ -247,35 +247,44 @@ class _Load:
         touched[EXPORTS_TABLE] = exports_delta.version() if exports_delta is not None else None
         journal = {"load_id": self.load_id, "export_gid": self.export_gid, "tables": touched}
         write_journal(self.root, self.fs, self.load_id, self.export_gid, touched)
+        step = "writing the data files"
         try:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(2, thread_name_prefix="asana-tables-write") as pool:  # pyarrow frees the GIL
-                results = dict(zip([t.name for t in loads], pool.map(lambda t: t.write(), loads)))
+                list(pool.map(lambda t: t.write(), loads))
             rejected_files = self._write_rejected()
             committed: dict[str, _TableResult] = {}
             for t in loads:
+                step = f"committing table {t.name}"
                 committed[t.name] = t.commit()
-            result = self._result(committed, known)
+            result = self._result(committed)
             if rejected_files is not None:
+                step = f"committing table {REJECTED_TABLE}"
                 result["rejected_version"] = self._commit_rejected(rejected_files)
+            step = f"committing table {EXPORTS_TABLE}"
             self._commit_exports(result)
-        except BaseException:
-            log.error("Load %s of export %s failed: undoing it", self.load_id, self.export_gid)
+        except BaseException as exc:
+            log.error("Load %s of export %s failed while %s: undoing it", self.load_id, self.export_gid, step)
             try:
                 undo_load(self.root, self.fs, journal)
             except Exception:
                 log.exception(
-                    "Undoing load %s failed; the next load on %s undoes it (journal %s)",
-                    self.load_id, self.root.display, self.load_id,
+                    "Undoing load %s failed; the next load on %s undoes it (its journal is %s)",
+                    self.load_id, self.root.display, f"_loads/{self.load_id}.json",
                 )  # fmt: skip
+                raise
+            if isinstance(exc, Exception) and not isinstance(exc, LakeTablesError):
+                raise LakeTablesError(
+                    f"loading export {self.export_gid} into {self.root.display} failed while {step}: "
+                    f"{type(exc).__name__}: {exc}. Every table was put back as it was; load the export again."
+                ) from exc
             raise
         remove_journal(self.root, self.fs, self.load_id)
-        del results
         self._vacuum(loads)
         return result
 
-    def _result(self, committed: dict[str, _TableResult], known: set[str]) -> dict[str, Any]:
+    def _result(self, committed: dict[str, _TableResult]) -> dict[str, Any]:
         assert self.created_at is not None
         return {
             "export_gid": self.export_gid,
