@@ -25,8 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work" / "tables"
-#: Compressed bytes per synthetic object (measured: 1.5 M objects make a 103 MB file).
-BYTES_PER_OBJECT = 68.7
+#: Compressed bytes per synthetic object (measured: 3.9 M objects make a 322 MiB file).
+BYTES_PER_OBJECT = 86.5
 SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -40,10 +40,11 @@ def export_of_size(size: int, k: int = 0) -> Path:
     from tests.tables.synthetic import SyntheticOrg
 
     WORK.mkdir(parents=True, exist_ok=True)
-    path = WORK / f"export-{size}-{k}.json.gz"
+    objects = int(size / BYTES_PER_OBJECT)
+    path = WORK / f"export-{objects}-{k}.json.gz"
     if not path.exists():
         started = time.monotonic()
-        SyntheticOrg(int(size / BYTES_PER_OBJECT), seed=1).write(path.with_suffix(".tmp"), k)
+        SyntheticOrg(objects, seed=1).write(path.with_suffix(".tmp"), k)
         path.with_suffix(".tmp").rename(path)
         print(f"generated {path.name} ({path.stat().st_size / (1 << 20):.0f} MiB) in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return path
@@ -66,7 +67,7 @@ def _reset_hwm() -> None:
 
 
 def _child(kind: str, source: str, target: str) -> dict[str, Any]:
-    if kind == "ours":
+    if kind in ("ours", "ours-again"):
         os.environ.setdefault("AIRFLOW_HOME", str(WORK / "airflow-home"))
         import duckdb  # noqa: F401 - imported before the baseline, as a worker has it loaded
         import pyarrow.json  # noqa: F401
@@ -76,12 +77,18 @@ def _child(kind: str, source: str, target: str) -> dict[str, Any]:
 
         baseline = _hwm_mib()
         cpu, started = time.process_time(), time.perf_counter()
+        if kind == "ours-again":  # a second export into the same root: changes against the first
+            os.environ["AIRFLOW_HOME"] = str(WORK / "airflow-home")
         result = load_organization_export(source, target, export_gid=Path(source).name, temp_dir=str(WORK))
         return {
             "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
             "peak_rss_mib": _hwm_mib(), "rss_after_imports_mib": baseline,
             "rows": sum(t["rows"] for t in result["tables"].values()),
-            "tables": {n: {"rows": t["rows"], "seconds": t["seconds"]} for n, t in result["tables"].items()},
+            "tables": {
+                n: {"rows": t["rows"], "inserted": t["inserted"], "updated": t["updated"], "deleted": t["deleted"],
+                    "seconds": t["seconds"]}
+                for n, t in result["tables"].items()
+            },
             "stage_s": result["seconds"]["stage"],
         }  # fmt: skip
     if kind == "duckdb":
@@ -97,17 +104,29 @@ def _child(kind: str, source: str, target: str) -> dict[str, Any]:
     raise ValueError(kind)
 
 
-def run_child(kind: str, source: Path, target: Path) -> dict[str, Any]:
-    shutil.rmtree(target, ignore_errors=True)
+def run_child(kind: str, source: Path, target: Path, *, fresh: bool = True) -> dict[str, Any]:
+    if fresh:
+        shutil.rmtree(target, ignore_errors=True)
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.tables", "child", kind, str(source), str(target)],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    shutil.rmtree(target, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(target, ignore_errors=True)
     del children
     return result
+
+
+def measure_series(size: int) -> dict[str, Any]:
+    """Export 0, then export 1 of the same organization (1% inserted, updated, deleted) into one root."""
+    first, second = export_of_size(size, 0), export_of_size(size, 1)
+    target = WORK / "out-series"
+    shutil.rmtree(target, ignore_errors=True)
+    out = {"first": run_child("ours", first, target, fresh=False), "second": run_child("ours-again", second, target, fresh=False)}
+    shutil.rmtree(target, ignore_errors=True)
+    return out
 
 
 def zcat(source: Path) -> dict[str, Any]:
@@ -207,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     load = sub.add_parser("load", help="load vs DuckDB COPY vs zcat, peak RSS")
     load.add_argument("--sizes", default="256M,2G", help="compressed export sizes (default 256M,2G)")
     load.add_argument("--runs", type=int, default=3)
+    series = sub.add_parser("series", help="two consecutive exports: change computation inside a real load")
+    series.add_argument("--size", default="64M")
     changes = sub.add_parser("changes", help="change computation at scale")
     changes.add_argument("--rows", type=int, default=10_000_000)
     changes.add_argument("--memory-limit", default="256MB")
@@ -223,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.kind, args.source, args.target)))
     elif args.command == "child-changes":
         print(json.dumps(_child_changes(args.rows, args.changed, args.memory_limit)))
+    elif args.command == "series":
+        print(json.dumps(measure_series(size_of(args.size)), indent=1))
     elif args.command == "load":
         print(json.dumps(measure_load([size_of(s) for s in args.sizes.split(",")], args.runs), indent=1))
     else:
