@@ -11,7 +11,6 @@ The result names rows, not records: ``(chunk, row)`` of the staged new snapshot 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +23,6 @@ from airflow_provider_asana.tables.naming import KEY, RECORD_HASH
 
 #: DuckDB's memory limit for the join (it spills past it).
 MEMORY_LIMIT = "256MB"
-#: One join at a time: tables are written in parallel, but the memory limit is for the whole load.
-_ONE_JOIN = threading.Lock()
 
 
 @dataclass
@@ -49,20 +46,22 @@ def previous_keys(fs: Any, files: list[str], path: str) -> int:
     with pq.ParquetWriter(path, schema, compression="lz4") as writer:
         for index, file in enumerate(files):
             with fs.open_input_file(file) as handle:
-                data = pq.read_table(handle, columns=[KEY, RECORD_HASH])
-            n = data.num_rows
-            writer.write_table(
-                pa.table(
-                    [
-                        data.column(KEY).cast(pa.int64()),
-                        data.column(RECORD_HASH),
-                        pa.repeat(pa.scalar(index, pa.int32()), n),
-                        pa.array(range(n), pa.int64()),
-                    ],
-                    schema=schema,
-                )
-            )
-            rows += n
+                row = 0
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=1 << 16, columns=[KEY, RECORD_HASH]):
+                    n = batch.num_rows
+                    writer.write_table(
+                        pa.table(
+                            [
+                                batch.column(KEY).cast(pa.int64()),
+                                batch.column(RECORD_HASH),
+                                pa.repeat(pa.scalar(index, pa.int32()), n),
+                                pa.array(range(row, row + n), pa.int64()),
+                            ],
+                            schema=schema,
+                        )
+                    )
+                    row += n
+                    rows += n
     return rows
 
 
@@ -75,11 +74,6 @@ def compute_changes(
     :param previous: the file :func:`previous_keys` wrote.
     :param workdir: local folder for DuckDB's spill files and the results.
     """
-    with _ONE_JOIN:
-        return _compute_changes(new_chunks, previous, workdir, memory_limit, threads)
-
-
-def _compute_changes(new_chunks: list[str], previous: str, workdir: str, memory_limit: str, threads: int) -> ChangeSet:
     import duckdb
 
     upserts, deletes = os.path.join(workdir, "upserts.parquet"), os.path.join(workdir, "deletes.parquet")
