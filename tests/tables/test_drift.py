@@ -34,6 +34,7 @@ def task_types(tmp_path) -> dict[str, pa.DataType]:
         pytest.param([None] * 30 + [5, 6], pa.int64(), None, id="null-in-the-first-records"),
         pytest.param([1] * 30 + [2.5], pa.float64(), None, id="integers-then-a-float"),
         pytest.param([3] * 30 + ["3 hearts", True], pa.string(), "text (boolean, number, string)", id="number-string-boolean"),
+        pytest.param([3] * 30 + ["three"] * 30, pa.string(), "text (number, string)", id="numbers-then-strings"),
         pytest.param([{"a": 1}] * 30 + [{"b": "x"}], pa.struct([("a", pa.int64()), ("b", pa.string())]), None, id="objects-with-other-keys"),
         pytest.param([{"a": 1}] * 30 + ["flat"], pa.string(), "json (object, string)", id="object-then-scalar"),
         pytest.param([[1, 2]] * 30 + [7], pa.string(), "json (array, number)", id="array-then-scalar"),
@@ -60,6 +61,14 @@ def test_a_drifting_field_keeps_every_value(tmp_path, chunk_bytes, values, store
     drifted = result["tables"]["task"]["drifted_columns"]
     if drift:
         assert drifted == (drift if isinstance(drift, dict) else {"field": drift})
+    assert_round_trip(tmp_path / "lake", "task", records)
+
+
+def test_only_real_dates_become_timestamps_when_lines_are_parsed_one_by_one(tmp_path):
+    """A conflict elsewhere in the chunk sends it through json.loads; strptime alone would take 2024-02-30."""
+    records = [record(1, when="2024-02-30 10:00:00", other=1), record(2, when="2024-03-01 10:00:00", other="x")]
+    load(tmp_path, records, chunk_bytes=8 << 20)
+    assert task_types(tmp_path)["when"] == pa.string()
     assert_round_trip(tmp_path / "lake", "task", records)
 
 

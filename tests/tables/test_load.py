@@ -198,3 +198,24 @@ def test_importing_the_package_loads_no_heavy_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_old_versions_are_vacuumed_after_the_retention_never_the_current_one(tmp_path):
+    lake = tmp_path / "lake"
+    for k, name in enumerate(("a", "b", "c")):
+        path = write_lines(tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}'])
+        load_organization_export(path, lake, export_gid=str(k), retention_hours=168 if k < 2 else 0)
+    files = {p.name for p in (lake / "team").glob("*.parquet")}
+    current = {Path(u).name for u in table(lake, "team").file_uris()}
+    assert files == current  # retention 0: only the current version's files are left
+    assert [r["name"] for r in rows(lake, "team")] == ["c"]
+    with pytest.raises(Exception):
+        table(lake, "team", 0).to_pyarrow_table()  # version 0's files are gone
+
+
+def test_versions_within_the_retention_stay_readable(tmp_path):
+    lake = tmp_path / "lake"
+    for k, name in enumerate(("a", "b")):
+        path = write_lines(tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}'])
+        load_organization_export(path, lake, export_gid=str(k))
+    assert [r["name"] for r in rows(lake, "team", 0)] == ["a"]
