@@ -80,7 +80,7 @@ def load_organization_export(
 
     root = resolve_tables_root(tables_root, storage_options)
     fs = root.filesystem()
-    recover(root, fs)
+    _recover(root, fs)
     exports = loaded_exports(root)
     first_sha = None
     if export_gid is None:
@@ -99,8 +99,21 @@ def load_organization_export(
         return load.write_and_commit(exports)
 
 
-def recover(root: Any, fs: Any) -> None:
-    """Undo every load that died on ``root`` (its journal is still there). A load calls this first."""
+def recover(tables_root: Any, *, storage_options: dict[str, str] | None = None) -> None:
+    """
+    Undo every load that died on ``tables_root`` (killed: its journal is still in ``_loads/``), so readers of
+    the latest versions see the last complete export again. Every load does this first by itself.
+
+    :param tables_root: as for :func:`load_organization_export`.
+    :param storage_options: as for :func:`load_organization_export`.
+    """
+    from airflow_provider_asana.tables.storage import resolve_tables_root
+
+    root = resolve_tables_root(tables_root, storage_options)
+    _recover(root, root.filesystem())
+
+
+def _recover(root: Any, fs: Any) -> None:
     from airflow_provider_asana.tables.exports import loaded_exports
     from airflow_provider_asana.tables.journal import pending_journals, remove_journal, undo_load
 

@@ -149,7 +149,7 @@ def test_a_load_killed_while_writing_leaves_nothing_visible(lake):
     current, exports, _ = before
     assert content(root) == current and as_of_exports(root) == exports  # readers see the previous state
     assert list((root / "_loads").glob("*.json"))  # the journal tells the next load what to undo
-    recover(resolve_tables_root(root), resolve_tables_root(root).filesystem())
+    recover(root)
     assert_as_before(root, before, files_left=True)
     result = load_organization_export(export, root, export_gid="g2", chunk_bytes=CHUNK)
     assert result["tables"]["task"]["version"] >= 2

@@ -143,8 +143,7 @@ def test_a_load_killed_while_committing_on_s3_is_undone_by_the_next_load(s3, tmp
 
     from airflow_provider_asana.tables import recover
 
-    root = resolve_tables_root(ROOT)
-    recover(root, root.filesystem())
+    recover(ROOT)
 
     assert content() == before
     assert read("asset").history(1)[0]["operation"] == "RESTORE"
