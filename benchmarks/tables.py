@@ -46,11 +46,14 @@ def export_of_size(size: int, k: int = 0) -> Path:
         started = time.monotonic()
         SyntheticOrg(objects, seed=1).write(path.with_suffix(".tmp"), k)
         path.with_suffix(".tmp").rename(path)
-        print(f"generated {path.name} ({path.stat().st_size / (1 << 20):.0f} MiB) in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        print(
+            f"generated {path.name} ({path.stat().st_size / (1 << 20):.0f} MiB) in {time.monotonic() - started:.0f} s",
+            file=sys.stderr,
+        )
     return path
 
 
-# -- children: one measured thing each, in a fresh interpreter ------------------------------------------------------
+# -- children: one measured thing each, in a fresh interpreter -----------------------------------------------
 
 
 def _hwm_mib() -> float:
@@ -72,8 +75,8 @@ def _child(kind: str, source: str, target: str) -> dict[str, Any]:
         import duckdb  # noqa: F401 - imported before the baseline, as a worker has it loaded
         import pyarrow.json  # noqa: F401
 
-        from airflow_provider_asana.tables import load_organization_export
         from airflow_provider_asana.tables import load as _load  # noqa: F401
+        from airflow_provider_asana.tables import load_organization_export
 
         baseline = _hwm_mib()
         cpu, started = time.process_time(), time.perf_counter()
@@ -124,7 +127,10 @@ def measure_series(size: int) -> dict[str, Any]:
     first, second = export_of_size(size, 0), export_of_size(size, 1)
     target = WORK / "out-series"
     shutil.rmtree(target, ignore_errors=True)
-    out = {"first": run_child("ours", first, target, fresh=False), "second": run_child("ours-again", second, target, fresh=False)}
+    out = {
+        "first": run_child("ours", first, target, fresh=False),
+        "second": run_child("ours-again", second, target, fresh=False),
+    }
     shutil.rmtree(target, ignore_errors=True)
     return out
 
@@ -154,7 +160,7 @@ def measure_load(sizes: list[int], runs: int) -> dict[str, Any]:
     return out
 
 
-# -- the change computation at scale -----------------------------------------------------------------------------
+# -- the change computation at scale -------------------------------------------------------------------------
 
 
 def measure_changes(rows: int, changed: float = 0.01, memory_limit: str = "256MB") -> dict[str, Any]:
@@ -182,9 +188,12 @@ def _child_changes(rows: int, changed: float, memory_limit: str) -> dict[str, An
     (work / "new").mkdir(parents=True)
     step = 1 << 20
     n_changed = int(rows * changed)
-    # previous version: keys 0..rows-1, hash = key; new: keys n_changed..rows-1+n_changed (n_changed deleted at
+    # previous version: keys 0..rows-1, hash = key; new: keys n_changed..rows-1+n_changed (n_changed deleted
+    # at
     # the start, n_changed inserted at the end), n_changed of the kept keys with a new hash
-    prev_schema = pa.schema([("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())])
+    prev_schema = pa.schema(
+        [("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())]
+    )
     with pq.ParquetWriter(work / "prev.parquet", prev_schema) as writer:
         for start in range(0, rows, step):
             keys = pa.array(range(start, min(start + step, rows)), pa.int64())

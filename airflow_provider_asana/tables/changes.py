@@ -47,7 +47,9 @@ def previous_keys(fs: Any, files: list[str], path: str) -> int:
         for index, file in enumerate(files):
             with fs.open_input_file(file) as handle:
                 row = 0
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=1 << 16, columns=[KEY, RECORD_HASH]):
+                for batch in pq.ParquetFile(handle).iter_batches(
+                    batch_size=1 << 16, columns=[KEY, RECORD_HASH]
+                ):
                     n = batch.num_rows
                     writer.write_table(
                         pa.table(
@@ -87,12 +89,17 @@ def compute_changes(
             f"""
             CREATE TEMP VIEW n AS
             SELECT TRY_CAST("{KEY}" AS BIGINT) AS k, "{RECORD_HASH}" AS h, c.chunk, file_row_number AS row
-            FROM read_parquet({_sql_list(new_chunks)}, union_by_name = true, filename = true, file_row_number = true) s
+            FROM read_parquet(
+                {_sql_list(new_chunks)}, union_by_name = true, filename = true, file_row_number = true
+            ) s
             JOIN chunk_files c ON c.path = s.filename
             WHERE k IS NOT NULL
             """
         )
-        con.execute(f"CREATE TEMP VIEW p AS SELECT k, h, fragment, row FROM read_parquet({_sql_list([previous])}) WHERE k IS NOT NULL")
+        con.execute(
+            "CREATE TEMP VIEW p AS SELECT k, h, fragment, row "
+            f"FROM read_parquet({_sql_list([previous])}) WHERE k IS NOT NULL"
+        )
         con.execute(
             f"""
             COPY (
@@ -109,7 +116,8 @@ def compute_changes(
             """
         )
         inserted, updated = con.execute(
-            f"SELECT count(*) FILTER (NOT existed), count(*) FILTER (existed) FROM read_parquet({_sql_list([upserts])})"
+            "SELECT count(*) FILTER (NOT existed), count(*) FILTER (existed) "
+            f"FROM read_parquet({_sql_list([upserts])})"
         ).fetchone()
         (deleted,) = con.execute(f"SELECT count(*) FROM read_parquet({_sql_list([deletes])})").fetchone()
     finally:

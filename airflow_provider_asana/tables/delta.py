@@ -1,7 +1,7 @@
 """
 Delta tables, written in two steps: Parquet data files first (invisible until a commit names them), then a
-commit that adds them (delta-rs' transaction API). A load's files are named ``<load_id>-...`` so the files of a
-load that died before its commit can be found and removed.
+commit that adds them (delta-rs' transaction API). A load's files are named ``<load_id>-...``, so the
+files of a load that died before its commit can be found and removed.
 """
 
 from __future__ import annotations
@@ -124,7 +124,9 @@ def open_table(root: TablesRoot, relative: str, version: int | None = None) -> A
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return DeltaTable(root.table_uri(relative), version=version, storage_options=root.storage_options or None)
+        return DeltaTable(
+            root.table_uri(relative), version=version, storage_options=root.storage_options or None
+        )
     except TableNotFoundError:
         return None
 
@@ -136,7 +138,8 @@ def table_files(table: Any) -> list[tuple[str, dict[str, str]]]:
     paths = actions.column("path").to_pylist()
     values = [actions.column(n).to_pylist() for n in partitions]
     return [
-        (path, {n.removeprefix("partition."): v[i] for n, v in zip(partitions, values)}) for i, path in enumerate(paths)
+        (path, {n.removeprefix("partition."): v[i] for n, v in zip(partitions, values)})
+        for i, path in enumerate(paths)
     ]
 
 
@@ -164,7 +167,9 @@ def arrow_schema(table: Any) -> pa.Schema:
 def commit_properties(load_id: str, export_gid: str) -> Any:
     from deltalake.transaction import CommitProperties
 
-    return CommitProperties(custom_metadata={LOAD_ID_KEY: load_id, EXPORT_GID_KEY: export_gid}, max_commit_retries=0)
+    return CommitProperties(
+        custom_metadata={LOAD_ID_KEY: load_id, EXPORT_GID_KEY: export_gid}, max_commit_retries=0
+    )
 
 
 def commit(

@@ -43,7 +43,9 @@ SCHEMA = pa.schema(
 )
 
 
-def exports_row(result: dict[str, Any], *, load_id: str, source: str, loaded_at: datetime.datetime) -> pa.Table:
+def exports_row(
+    result: dict[str, Any], *, load_id: str, source: str, loaded_at: datetime.datetime
+) -> pa.Table:
     tables = [
         {
             "table": name,

@@ -29,7 +29,9 @@ def journal_path(load_id: str) -> str:
     return f"{LOADS_FOLDER}/{load_id}.json"
 
 
-def write_journal(root: TablesRoot, fs: Any, load_id: str, export_gid: str, tables: dict[str, int | None]) -> None:
+def write_journal(
+    root: TablesRoot, fs: Any, load_id: str, export_gid: str, tables: dict[str, int | None]
+) -> None:
     body = json.dumps(
         {
             "load_id": load_id,
@@ -92,8 +94,9 @@ def undo_table(
         if commits:
             if any(owner != load_id for owner in commits.values()):
                 raise LakeTablesError(
-                    f"cannot undo load {load_id} on table {relative}: versions {sorted(commits)} were not all made "
-                    "by that load (another load ran on the same tables_root at the same time?). Run loads of one "
+                    f"cannot undo load {load_id} on table {relative}: versions {sorted(commits)} were not "
+                    "all made by that load (another load ran on the same tables_root at the same time?). "
+                    "Run loads of one "
                     "tables_root one at a time."
                 )
             if version is None:

@@ -65,9 +65,9 @@ def load_organization_export(
         8 chunks).
     :param memory_limit: DuckDB's memory limit while computing changes (it spills to ``temp_dir`` past it).
     :return: ``export_gid``, ``export_created_at``, ``source_sha256``, ``lines``, ``rejected`` and ``tables``:
-        per table ``rows``, ``inserted``, ``updated``, ``deleted``, ``version`` (the snapshot's Delta version),
-        ``changes_version`` and ``drifted_columns``; ``already_loaded`` is true when ``_exports`` already had
-        this export (the recorded result is returned and nothing is written).
+        per table ``rows``, ``inserted``, ``updated``, ``deleted``, ``version`` (the snapshot's Delta
+        version), ``changes_version`` and ``drifted_columns``; ``already_loaded`` is true when ``_exports``
+        already had this export (the recorded result is returned and nothing is written).
     """
     if on_bad_line not in ON_BAD_LINE:
         raise ValueError(f"on_bad_line={on_bad_line!r}: use 'fail' or 'quarantine'")
@@ -89,11 +89,21 @@ def load_organization_export(
         export_gid = first_sha = sha256_of(source)
     recorded = recorded_result(exports, str(export_gid))
     if recorded is not None:
-        log.info("Export %s is already loaded into %s: returning the recorded result", export_gid, root.display)
+        log.info(
+            "Export %s is already loaded into %s: returning the recorded result", export_gid, root.display
+        )
         return {**recorded, "already_loaded": True}
     with tempfile.TemporaryDirectory(prefix="asana-tables-", dir=temp_dir) as work:
         load = _Load(
-            root, fs, work, str(export_gid), created_at, on_bad_line, retention_hours, chunk_bytes, memory_limit
+            root,
+            fs,
+            work,
+            str(export_gid),
+            created_at,
+            on_bad_line,
+            retention_hours,
+            chunk_bytes,
+            memory_limit,
         )
         load.stage(source, first_sha)
         return load.write_and_commit(exports)
@@ -127,13 +137,18 @@ def _recover(root: Any, fs: Any) -> None:
             remove_journal(root, fs, journal["load_id"])  # it committed; only the journal's removal was lost
             continue
         log.warning(
-            "Undoing load %s of export %s on %s: it did not finish", journal["load_id"], journal["export_gid"], root.display
+            "Undoing load %s of export %s on %s: it did not finish",
+            journal["load_id"],
+            journal["export_gid"],
+            root.display,
         )
         undo_load(root, fs, journal)
 
 
 def _release_memory() -> None:
-    """Hand memory pyarrow's allocator keeps for reuse back to the system (the next table needs other sizes)."""
+    """
+    Hand memory pyarrow's allocator keeps for reuse back to the system (the next table needs other sizes).
+    """
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
@@ -215,7 +230,7 @@ class _Load:
         self.stager: Any = None
         self.seconds: dict[str, float] = {}
 
-    # -- pass 1 ------------------------------------------------------------------------------------------------
+    # -- pass 1 ----------------------------------------------------------------------------------------------
     def stage(self, source: Any, first_sha: str | None) -> None:
         from airflow_provider_asana.tables.source import inflate, open_source, prefetch
         from airflow_provider_asana.tables.stage import Stager
@@ -224,7 +239,10 @@ class _Load:
         staging = os.path.join(self.work, "staged")
         os.makedirs(staging)
         self.stager = Stager(
-            staging, on_bad_line=self.on_bad_line, chunk_bytes=self.chunk_bytes, buffer_bytes=8 * self.chunk_bytes
+            staging,
+            on_bad_line=self.on_bad_line,
+            chunk_bytes=self.chunk_bytes,
+            buffer_bytes=8 * self.chunk_bytes,
         )
         digest = hashlib.sha256()
         try:
@@ -248,7 +266,7 @@ class _Load:
             f"{self.lines:,}", self.source_name, len(self.staged), self.seconds["stage"],
         )  # fmt: skip
 
-    # -- pass 2 ------------------------------------------------------------------------------------------------
+    # -- pass 2 ----------------------------------------------------------------------------------------------
     def write_and_commit(self, exports: Any) -> dict[str, Any]:
         from airflow_provider_asana.tables import exports as exports_table
         from airflow_provider_asana.tables.delta import open_table
@@ -260,7 +278,13 @@ class _Load:
         known = {t["table"] for t in last["tables"]} if last else set()
         names = sorted(set(self.staged) | known)
         loads = [
-            TableLoad(self, name, self.staged.get(name), open_table(self.root, name), open_table(self.root, changes_table(name)))
+            TableLoad(
+                self,
+                name,
+                self.staged.get(name),
+                open_table(self.root, name),
+                open_table(self.root, changes_table(name)),
+            )
             for name in names
         ]
         loads = [t for t in loads if t.has_work()]
@@ -269,7 +293,9 @@ class _Load:
         touched: dict[str, int | None] = {}
         for t in loads:
             touched[t.name] = t.previous.version() if t.previous is not None else None
-            touched[changes_table(t.name)] = t.previous_changes.version() if t.previous_changes is not None else None
+            touched[changes_table(t.name)] = (
+                t.previous_changes.version() if t.previous_changes is not None else None
+            )
         if self.stager.rejected:
             touched[REJECTED_TABLE] = rejected.version() if rejected is not None else None
         touched[EXPORTS_TABLE] = exports_delta.version() if exports_delta is not None else None
@@ -326,7 +352,6 @@ class _Load:
     def _write_rejected(self) -> Any:
         if not self.stager.rejected:
             return None
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         from airflow_provider_asana.tables.delta import FileWriter
@@ -354,7 +379,10 @@ class _Load:
         from airflow_provider_asana.tables.naming import EXPORTS_TABLE
 
         row = exports_table.exports_row(
-            result, load_id=self.load_id, source=self.source_name, loaded_at=datetime.datetime.now(datetime.timezone.utc)
+            result,
+            load_id=self.load_id,
+            source=self.source_name,
+            loaded_at=datetime.datetime.now(datetime.timezone.utc),
         )
         writer = FileWriter(self.root, self.fs, EXPORTS_TABLE, self.load_id, exports_table.SCHEMA)
         writer.write(row)
@@ -364,7 +392,9 @@ class _Load:
         )  # fmt: skip
 
     def export_columns(self, data: Any, *, first: bool = False) -> Any:
-        """``data`` with ``_export_gid`` and ``_export_created_at`` set to this export (replaced if present)."""
+        """
+        ``data`` with ``_export_gid`` and ``_export_created_at`` set to this export (replaced if present).
+        """
         import pyarrow as pa
 
         from airflow_provider_asana.tables.naming import EXPORT_CREATED_AT, EXPORT_GID
@@ -396,7 +426,9 @@ class _Load:
                     continue
                 try:
                     table.vacuum(
-                        retention_hours=int(self.retention_hours), dry_run=False, enforce_retention_duration=False
+                        retention_hours=int(self.retention_hours),
+                        dry_run=False,
+                        enforce_retention_duration=False,
                     )
                 except Exception as exc:  # noqa: BLE001 - the load is committed; the next one vacuums again
                     log.warning("Vacuum of %s failed (%s); the next load tries again", relative, exc)

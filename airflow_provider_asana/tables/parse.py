@@ -76,7 +76,7 @@ def parse_chunk(data: bytes, lines: list[bytes], numbers: list[int], table_name:
     return parsed
 
 
-# -- fast path ----------------------------------------------------------------------------------------------------
+# -- fast path -----------------------------------------------------------------------------------------------
 
 
 def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
@@ -148,7 +148,9 @@ def _timestamps(table: pa.Table, data: bytes) -> pa.Table:
 
 def _whole(data: bytes, data_type: pa.DataType) -> pa.Array:
     """``data`` as a one-value array, without a copy."""
-    return pa.Array.from_buffers(data_type, 1, [None, pa.array([0, len(data)], pa.int64()).buffers()[1], pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        data_type, 1, [None, pa.array([0, len(data)], pa.int64()).buffers()[1], pa.py_buffer(data)]
+    )
 
 
 def _not_canonical(data: bytes) -> bool:
@@ -166,7 +168,7 @@ def timestamps_or_none(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | 
     return parsed.cast(TIMESTAMP)
 
 
-# -- slow path ----------------------------------------------------------------------------------------------------
+# -- slow path -----------------------------------------------------------------------------------------------
 
 
 class _DuplicateKey(ValueError):
@@ -216,7 +218,9 @@ def problem(obj: Any) -> str | None:
     type_name = obj.get(TYPE_FIELD)
     if not isinstance(type_name, str) or not type_name:
         return "not a JSON object with a __type: " + (
-            "no __type field" if TYPE_FIELD not in obj else f"__type is {json_text(type_name)}, not a type name"
+            "no __type field"
+            if TYPE_FIELD not in obj
+            else f"__type is {json_text(type_name)}, not a type name"
         )
     return None
 
@@ -236,7 +240,9 @@ def kind_of_value(value: Any) -> str:
 
 
 def records_to_table(records: list[dict[str, Any]]) -> pa.Table:
-    """Parsed records (dicts) as a table: fields in the order first seen, each typed to hold all its values."""
+    """
+    Parsed records (dicts) as a table: fields in the order first seen, each typed to hold all its values.
+    """
     names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))
@@ -259,9 +265,14 @@ def python_column(name: str, values: list[Any], *, top_level: bool) -> tuple[pa.
             if v is not None:
                 keys.update(dict.fromkeys(v))
         if keys:
-            children = [python_column(k, [None if v is None else v.get(k) for v in values], top_level=False) for k in keys]
+            children = [
+                python_column(k, [None if v is None else v.get(k) for v in values], top_level=False)
+                for k in keys
+            ]
             mask = pa.array([v is None for v in values], pa.bool_())
-            array = pa.StructArray.from_arrays([a for _, a in children], fields=[f for f, _ in children], mask=mask)
+            array = pa.StructArray.from_arrays(
+                [a for _, a in children], fields=[f for f, _ in children], mask=mask
+            )
             return pa.field(name, array.type), array
     if kinds == {"array"}:
         flat = [item for v in values if v is not None for item in v]
@@ -272,11 +283,15 @@ def python_column(name: str, values: list[Any], *, top_level: bool) -> tuple[pa.
         item, items = python_column("item", flat, top_level=False)
         if not encoding_of(item):  # else the whole array becomes JSON text, as schema.unify_fields says
             mask = pa.array([v is None for v in values], pa.bool_())
-            array = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=pa.list_(item), mask=mask)
+            array = pa.ListArray.from_arrays(
+                pa.array(offsets, pa.int32()), items, type=pa.list_(item), mask=mask
+            )
             return pa.field(name, array.type), array
         kinds = {"array"} | {f"array of {k}" for k in kinds_of(item)}
     if "object" in kinds or "array" in kinds:
-        return encoded(name, JSON, kinds), pa.array([None if v is None else json_text(v) for v in values], pa.string())
+        return encoded(name, JSON, kinds), pa.array(
+            [None if v is None else json_text(v) for v in values], pa.string()
+        )
     if kinds == {"string"}:
         array = pa.array(values, pa.string())
         if top_level:
@@ -291,8 +306,12 @@ def python_column(name: str, values: list[Any], *, top_level: bool) -> tuple[pa.
             try:
                 return pa.field(name, pa.int64()), pa.array(values, pa.int64())
             except OverflowError:
-                return encoded(name, TEXT, {"number"}), pa.array([None if v is None else str(v) for v in values])
-        return pa.field(name, pa.float64()), pa.array([None if v is None else float(v) for v in values], pa.float64())
+                return encoded(name, TEXT, {"number"}), pa.array(
+                    [None if v is None else str(v) for v in values]
+                )
+        return pa.field(name, pa.float64()), pa.array(
+            [None if v is None else float(v) for v in values], pa.float64()
+        )
     # conflicting scalars: strings as they are, numbers and booleans as their JSON text
     text = [None if v is None else v if isinstance(v, str) else json_text(v) for v in values]
     return encoded(name, TEXT, kinds), pa.array(text, pa.string())
@@ -317,4 +336,3 @@ def without_empty_structs(table: pa.Table) -> pa.Table:
                 pa.array([None if v is None else json_text(v) for v in values], pa.string()),
             )
     return table
-

@@ -7,10 +7,10 @@ The rules (the docs page "Lake tables" states them for users):
 - a field null everywhere so far takes the type of the first non-null value;
 - integers and floats combine to ``double``;
 - objects combine field by field, arrays element by element;
-- scalars of different kinds (number, string, boolean, timestamp) combine to **text**: strings unchanged, numbers
-  and booleans as their JSON text, timestamps as ``YYYY-MM-DD HH:MM:SS``;
-- an object or array meeting anything of another shape combines to **JSON text**: every value as its JSON text;
-  so does an array whose items would need text or JSON text (Delta keeps no metadata on array items).
+- scalars of different kinds (number, string, boolean, timestamp) combine to **text**: strings unchanged,
+  numbers and booleans as their JSON text, timestamps as ``YYYY-MM-DD HH:MM:SS``;
+- an object or array meeting anything of another shape combines to **JSON text**: every value as its JSON
+  text; so does an array whose items would need text or JSON text (Delta keeps no metadata on array items).
 
 A column converted this way carries field metadata ``asana.encoding`` (``text`` or ``json``) and
 ``asana.kinds`` (the kinds that met, e.g. ``number,string``); Delta keeps field metadata, so the encoding of a
@@ -147,7 +147,9 @@ def final_field(field: pa.Field) -> pa.Field:
     return field
 
 
-def deduplicate_names(fields: list[pa.Field], reserved: Iterable[str] = ()) -> tuple[list[pa.Field], dict[str, str]]:
+def deduplicate_names(
+    fields: list[pa.Field], reserved: Iterable[str] = ()
+) -> tuple[list[pa.Field], dict[str, str]]:
     """
     Delta compares column names without case: rename a field whose name clashes (``Name`` after ``name``, or
     a source field called like a loader column) to ``<name>__2`` (``__3``, ...). Nested fields too.
@@ -182,7 +184,9 @@ def source_name(field: pa.Field) -> str:
 
 
 def drift(schema: pa.Schema) -> dict[str, str]:
-    """``{column path: "text (number, string)"}`` for every column (nested ones too) holding converted values."""
+    """
+    ``{column path: "text (number, string)"}`` for every column (nested ones too) holding converted values.
+    """
     out: dict[str, str] = {}
 
     def walk(field: pa.Field, path: str) -> None:
@@ -214,7 +218,7 @@ def same_layout(a: pa.Field, b: pa.Field) -> bool:
     return True
 
 
-# -- converting values --------------------------------------------------------------------------------------------
+# -- converting values ---------------------------------------------------------------------------------------
 
 
 def conform(array: pa.Array, source: pa.Field, target: pa.Field) -> pa.Array:

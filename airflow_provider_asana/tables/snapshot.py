@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 
 from airflow_provider_asana.tables import schema as s
 from airflow_provider_asana.tables.changes import ChangeSet, RowsByPart, compute_changes, previous_keys
-from airflow_provider_asana.tables.delta import DataFiles, FileWriter, arrow_schema, commit, read_rows, table_files
+from airflow_provider_asana.tables.delta import (
+    DataFiles,
+    FileWriter,
+    arrow_schema,
+    commit,
+    read_rows,
+    table_files,
+)
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import (
     CHANGE_TYPE,
@@ -61,7 +68,7 @@ class TableLoad:
         """A kind seen before and absent now still gets an empty version (its objects are deleted)."""
         return self.staged is not None or self._previous_rows > 0
 
-    # -- data files --------------------------------------------------------------------------------------------
+    # -- data files ------------------------------------------------------------------------------------------
     def write(self) -> Any:
         from airflow_provider_asana.tables.load import _TableResult
 
@@ -82,7 +89,10 @@ class TableLoad:
         snapshot = FileWriter(load.root, load.fs, self.name, load.load_id, self.schema)
         writers = {
             kind: FileWriter(
-                load.root, load.fs, changes_table(self.name), f"{load.load_id}-{kind}",
+                load.root,
+                load.fs,
+                changes_table(self.name),
+                f"{load.load_id}-{kind}",
                 self._file_schema(previous_schema if kind == "delete" else self.schema),
                 {CHANGE_TYPE: kind},
             )  # fmt: skip
@@ -91,7 +101,9 @@ class TableLoad:
         # first load of the kind: every tracked row is an insert; when every row is tracked and stored as the
         # snapshot stores it, the insert files are copies of the snapshot's files (no second encoding)
         copy_inserts = (
-            changes is None and all(c.untracked == 0 for c in chunks) and writers["insert"].schema == self.schema
+            changes is None
+            and all(c.untracked == 0 for c in chunks)
+            and writers["insert"].schema == self.schema
         )
         snapshot_seconds = 0.0
         try:
@@ -103,7 +115,11 @@ class TableLoad:
                 t1 = time.perf_counter()
                 snapshot_seconds += t1 - t0
                 if changes is None and not copy_inserts:
-                    tracked = data.filter(pc.is_valid(data.column(KEY))) if KEY in data.column_names else data.slice(0, 0)
+                    tracked = (
+                        data.filter(pc.is_valid(data.column(KEY)))
+                        if KEY in data.column_names
+                        else data.slice(0, 0)
+                    )
                     self._write_changes(writers["insert"], tracked)
                 else:
                     labels = upserts.take(index)
@@ -134,7 +150,11 @@ class TableLoad:
         if changes is None:
             result.inserted = self.change_files[0].rows
         else:
-            result.inserted, result.updated, result.deleted = changes.inserted, changes.updated, changes.deleted
+            result.inserted, result.updated, result.deleted = (
+                changes.inserted,
+                changes.updated,
+                changes.deleted,
+            )
         result.seconds = {"snapshot": snapshot_seconds, "changes": change_seconds}
         return result
 
@@ -167,7 +187,7 @@ class TableLoad:
         arrays.append(chunk.column(RECORD_HASH).combine_chunks())
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
-    # -- change rows -------------------------------------------------------------------------------------------
+    # -- change rows -----------------------------------------------------------------------------------------
     def _changes(self, chunks: list[Any]) -> Any:
         """The change set, or None when every row is an insert (nothing loaded before)."""
         if self.previous is None or not self._previous_rows:
@@ -186,10 +206,15 @@ class TableLoad:
             return _all_deleted(keys, self.workdir)
         if KEY not in self.schema.names:  # no record of this kind has an id: nothing to track
             return ChangeSet(0, 0, 0, None, None)
-        return compute_changes([c.path for c in chunks], keys, self.workdir, memory_limit=self.load.memory_limit)
+        return compute_changes(
+            [c.path for c in chunks], keys, self.workdir, memory_limit=self.load.memory_limit
+        )
 
     def _change_schema(self, previous_schema: pa.Schema | None) -> tuple[pa.Schema, bool]:
-        """The change table's schema after this load (without ``_change_type``) and whether old files must change."""
+        """
+        The change table's schema after this load (without ``_change_type``) and whether its old files must
+        change.
+        """
         existing = None
         if self.previous_changes is not None:
             existing = pa.schema([f for f in arrow_schema(self.previous_changes) if f.name != CHANGE_TYPE])
@@ -214,7 +239,9 @@ class TableLoad:
         return target
 
     def _copy_as_inserts(self, files: DataFiles) -> DataFiles:
-        """The snapshot's files, copied into the change table (hard links on local disk, server-side on S3)."""
+        """
+        The snapshot's files, copied into the change table (hard links on local disk, server-side on S3).
+        """
         from deltalake.transaction import AddAction
 
         load = self.load
@@ -232,7 +259,9 @@ class TableLoad:
             else:
                 load.fs.copy_file(source, target)
             out.actions.append(
-                AddAction(name, action.size, {CHANGE_TYPE: "insert"}, action.modification_time, True, action.stats)
+                AddAction(
+                    name, action.size, {CHANGE_TYPE: "insert"}, action.modification_time, True, action.stats
+                )
             )
         return out
 
@@ -263,14 +292,16 @@ class TableLoad:
                 for group in range(parquet.metadata.num_row_groups):
                     self._write_changes(writers[partition[CHANGE_TYPE]], parquet.read_row_group(group))
 
-    # -- commits -----------------------------------------------------------------------------------------------
+    # -- commits ---------------------------------------------------------------------------------------------
     def commit(self) -> Any:
         load, result = self.load, self.result
         result.version = commit(
             load.root, self.name, self.snapshot_files, self.schema,
             mode="overwrite", load_id=load.load_id, export_gid=load.export_gid,
         )  # fmt: skip
-        files = DataFiles([a for f in self.change_files for a in f.actions], sum(f.rows for f in self.change_files))
+        files = DataFiles(
+            [a for f in self.change_files for a in f.actions], sum(f.rows for f in self.change_files)
+        )
         table_schema = pa.schema(list(self.change_schema) + [pa.field(CHANGE_TYPE, pa.string())])
         relative = changes_table(self.name)
         if files.actions or self.change_mode != "append":
@@ -291,7 +322,9 @@ class TableLoad:
 def _conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
     fields = {f.name: f for f in table.schema}
     arrays = [
-        s.conform(table.column(f.name).combine_chunks(), fields[f.name], f) if f.name in fields else pa.nulls(table.num_rows, f.type)
+        s.conform(table.column(f.name).combine_chunks(), fields[f.name], f)
+        if f.name in fields
+        else pa.nulls(table.num_rows, f.type)
         for f in target
     ]
     return pa.Table.from_arrays(arrays, schema=target)

@@ -55,7 +55,9 @@ def open_source(source: Any) -> Iterator[SourceFile]:
         except FileNotFoundError:
             raise ExportFileError(f"source {str(source)!r}: no such file; pass the landed .json.gz") from None
         with stream:
-            modified = datetime.datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, datetime.timezone.utc)
+            modified = datetime.datetime.fromtimestamp(
+                os.fstat(stream.fileno()).st_mtime, datetime.timezone.utc
+            )
             yield SourceFile(str(source), stream, modified)
         return
     from airflow.sdk import ObjectStoragePath
@@ -97,7 +99,8 @@ def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
                 out = inflater.decompress(data, BLOCK_BYTES)
             except (isal_zlib.error, zlib.error) as exc:
                 raise ExportFileError(
-                    f"source {source.name!r} is not a valid gzip file (at compressed byte {consumed:,}): {exc}. "
+                    f"source {source.name!r} is not a valid gzip file "
+                    f"(at compressed byte {consumed:,}): {exc}. "
                     "Land the export again: the file is corrupt."
                 ) from None
             if out:
@@ -107,7 +110,8 @@ def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
             data = inflater.unconsumed_tail or inflater.unused_data
     if not inflater.eof:
         raise ExportFileError(
-            f"source {source.name!r} ends before its gzip end ({consumed:,} compressed bytes read): the file is "
+            f"source {source.name!r} ends before its gzip end ({consumed:,} compressed bytes read): "
+            "the file is "
             "truncated. Land the export again."
         )
 

@@ -1,6 +1,6 @@
 """
-First pass over an export: route each line to its table by ``__type``, parse the lines of one table a chunk at a
-time, and stage every parsed chunk as a local Parquet file with the chunk's own inferred schema.
+First pass over an export: route each line to its table by ``__type``, parse the lines of one table a
+chunk at a time, and stage every parsed chunk as a local Parquet file with the chunk's own inferred schema.
 
 Memory stays flat whatever the file size: at most ``buffer_bytes`` of lines wait in the routing buffers and
 at most ``workers + 1`` chunks are being parsed. The types of one table's chunks are combined at the end
@@ -106,7 +106,7 @@ class Stager:
         self._rejected_writer: pq.ParquetWriter | None = None
         self._partial = b""
 
-    # -- input ------------------------------------------------------------------------------------------------
+    # -- input -----------------------------------------------------------------------------------------------
     def feed(self, block: bytes) -> None:
         """Route the complete lines of ``block`` (a partial last line waits for the next block)."""
         lines = block.split(b"\n")
@@ -146,7 +146,7 @@ class Stager:
         path = os.path.join(self.directory, "rejected.parquet")
         return path if self.rejected else None
 
-    # -- routing ----------------------------------------------------------------------------------------------
+    # -- routing ---------------------------------------------------------------------------------------------
     def _route(self, lines: list[bytes]) -> None:
         search = _TYPE.search
         by_type = self._by_type
@@ -208,7 +208,7 @@ class Stager:
         buffer.size += len(line) + 1
         self._buffered += len(line) + 1
 
-    # -- parsing ----------------------------------------------------------------------------------------------
+    # -- parsing ---------------------------------------------------------------------------------------------
     def _flush(self, buffer: _Buffer) -> None:
         lines, numbers = buffer.lines, buffer.numbers
         buffer.lines, buffer.numbers = [], array("q")
@@ -234,7 +234,8 @@ class Stager:
         if self.on_bad_line == "fail":
             first = bad[0]
             raise BadLineError(
-                f"line {first.number:,} of the export is {first.reason}. Pass on_bad_line='quarantine' to load "
+                f"line {first.number:,} of the export is {first.reason}. "
+                "Pass on_bad_line='quarantine' to load "
                 "the export and keep such lines in the _rejected table.",
                 line_number=first.number,
             )
@@ -255,7 +256,9 @@ class Stager:
             schema=REJECTED_SCHEMA,
         )
         if self._rejected_writer is None:
-            self._rejected_writer = pq.ParquetWriter(os.path.join(self.directory, "rejected.parquet"), REJECTED_SCHEMA)
+            self._rejected_writer = pq.ParquetWriter(
+                os.path.join(self.directory, "rejected.parquet"), REJECTED_SCHEMA
+            )
         self._rejected_writer.write_table(batch)
 
     def _close_rejected(self) -> None:

@@ -96,7 +96,9 @@ def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None
         conn_id = conn_id or parts.netloc.rsplit("@", 1)[0]
         bucket = parts.netloc.rsplit("@", 1)[1]
     if not bucket:
-        raise TablesRootError(f"tables_root {text!r} names no bucket: write {parts.scheme}://<conn_id>@bucket/prefix")
+        raise TablesRootError(
+            f"tables_root {text!r} names no bucket: write {parts.scheme}://<conn_id>@bucket/prefix"
+        )
     uri = f"{scheme}://{bucket}{parts.path}".rstrip("/")
     options = _options(scheme, conn_id) if conn_id else {}
     options.update(extra)
@@ -158,7 +160,10 @@ def gcs_options(conn_id: str) -> dict[str, str]:
 
 
 def azure_options(conn_id: str) -> dict[str, str]:
-    """delta-rs options from a ``wasb``/``adls`` connection: account and key, SAS, or service principal (untested)."""
+    """
+    delta-rs options from a ``wasb``/``adls`` connection: account and key, SAS, or service principal
+    (untested).
+    """
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
@@ -168,7 +173,9 @@ def azure_options(conn_id: str) -> dict[str, str]:
         options["azure_storage_sas_token"] = extra["sas_token"]
     elif extra.get("tenant_id") and extra.get("client_id"):
         options.update(
-            azure_tenant_id=extra["tenant_id"], azure_client_id=extra["client_id"], azure_client_secret=conn.password or ""
+            azure_tenant_id=extra["tenant_id"],
+            azure_client_id=extra["client_id"],
+            azure_client_secret=conn.password or "",
         )
     elif conn.password:
         options["azure_storage_account_key"] = conn.password

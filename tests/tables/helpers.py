@@ -123,7 +123,9 @@ def stored_cell(value: Any, field: pa.Field) -> Any:
     return value
 
 
-def assert_round_trip(root: Path, name: str, records: list[dict[str, Any]], version: int | None = None) -> None:
+def assert_round_trip(
+    root: Path, name: str, records: list[dict[str, Any]], version: int | None = None
+) -> None:
     """Every record reads back from table ``name`` equal to its source (after the documented conversions)."""
     t = table(root, name, version)
     schema = pa.schema(t.schema().to_arrow())

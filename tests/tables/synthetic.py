@@ -29,7 +29,8 @@ STORY_TYPES = (
     "CommentHeartedStory", "ProjectOwnerSetStory", "ProjectDueDateChangedStory", "ProjectShareStory",
     "AddAttachmentStory",
 )  # fmt: skip
-#: Distinct record bodies per type: a body is picked by the record's hash, the head (id, times) is the record's own.
+#: Distinct record bodies per type: a body is picked by the record's hash, the head (id, times) is the
+#: record's own.
 POOL = 4096
 #: (type, share of the objects); story types share one slot, split evenly.
 KINDS = (
@@ -44,7 +45,7 @@ WORDS = [
         "customer feedback meeting notes agenda follow up quarter goal metric invoice contract legal hiring "
         "onboarding bug fix release deploy test staging production cleanup refactor docs spec api mobile web "
         "ios android backend frontend data pipeline report dashboard weekly monthly kickoff retro naïve café "
-        "♥ 日本語 Größe résumé \"quoted\" line\nbreak tab\tstop back\\slash emoji🎉 Ünïcödé"
+        '♥ 日本語 Größe résumé "quoted" line\nbreak tab\tstop back\\slash emoji🎉 Ünïcödé'
     ).split(" ")
 ]
 
@@ -128,9 +129,7 @@ class SyntheticOrg:
         if i == 0:
             return "Domain"
         draw = mix(self.seed, i, 0, 3) >> 32
-        for bound, name in self._bounds:
-            if draw < bound:
-                break
+        name = next(name for bound, name in self._bounds if draw < bound)
         if name == "Story":
             return STORY_TYPES[mix(self.seed, i, 0, 4) % len(STORY_TYPES)]
         return name
@@ -149,7 +148,9 @@ class SyntheticOrg:
                 yield self.record(i, k).encode() + b"\n"
 
     def changes(self, k: int) -> dict[str, dict[int, str]]:
-        """``{table: {__object_id: change type}}`` from export ``k - 1`` to ``k`` (all inserts for ``k == 0``)."""
+        """
+        ``{table: {__object_id: change type}}`` from export ``k - 1`` to ``k`` (all inserts for ``k == 0``).
+        """
         out: dict[str, dict[int, str]] = {}
         for i in range(self.span(k)):
             before, now = k > 0 and self.alive(i, k - 1), self.alive(i, k)
@@ -164,7 +165,9 @@ class SyntheticOrg:
         return out
 
     def write(self, path: Path, k: int, *, level: int = 6) -> Path:
-        """Export ``k`` as a gzip file (through the ``gzip`` program when present: a second core compresses)."""
+        """
+        Export ``k`` as a gzip file (through the ``gzip`` program when present: a second core compresses).
+        """
         path = Path(path)
         gzip_program = shutil.which("gzip")
         if gzip_program:
@@ -186,7 +189,7 @@ class SyntheticOrg:
                 out.writelines(self.lines(k))
         return path
 
-    # -- one record -------------------------------------------------------------------------------------------
+    # -- one record ------------------------------------------------------------------------------------------
     def record(self, i: int, k: int) -> str:
         """Object ``i`` as it reads in export ``k`` (JSON text, no newline)."""
         rev = max((e for e in range(self._created(i) + 1, k + 1) if self._updated_at(i, k=e)), default=0)

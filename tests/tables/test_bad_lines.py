@@ -25,7 +25,9 @@ def test_a_bad_line_fails_the_load_with_its_line_number(tmp_path, line, reason):
     lines = [GOOD % i for i in range(1, 40)] + [line] + [GOOD % 50]
     path = write_lines(tmp_path / "e.json.gz", lines)
 
-    with pytest.raises(BadLineError, match=f"line 40 of the export is .*{reason}.*on_bad_line='quarantine'") as raised:
+    with pytest.raises(
+        BadLineError, match=f"line 40 of the export is .*{reason}.*on_bad_line='quarantine'"
+    ) as raised:
         load_organization_export(path, tmp_path / "lake", export_gid="1", chunk_bytes=1 << 10)
 
     assert raised.value.line_number == 40
@@ -62,7 +64,10 @@ def test_a_type_written_with_escapes_is_routed_by_its_value(tmp_path):
 
 
 def test_a_nested_type_before_the_real_one_does_not_misroute(tmp_path):
-    lines = ['{"__object_id": 1, "owner": {"__type": "User"}, "__type": "Team"}', '{"__object_id": 2, "__type": "User"}']
+    lines = [
+        '{"__object_id": 1, "owner": {"__type": "User"}, "__type": "Team"}',
+        '{"__object_id": 2, "__type": "User"}',
+    ]
     load_organization_export(write_lines(tmp_path / "e.json.gz", lines), tmp_path / "lake", export_gid="1")
     assert [r["__object_id"] for r in rows(tmp_path / "lake", "team")] == [1]
     assert [r["__object_id"] for r in rows(tmp_path / "lake", "user")] == [2]

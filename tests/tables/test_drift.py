@@ -20,7 +20,9 @@ def record(oid: int, **fields) -> dict:
 
 def load(tmp_path, records, *, chunk_bytes=TINY, gid="1", name="e.json.gz", **kwargs):
     path = write_lines(tmp_path / name, [json.dumps(r, ensure_ascii=False) for r in records])
-    return load_organization_export(path, tmp_path / "lake", export_gid=gid, chunk_bytes=chunk_bytes, **kwargs)
+    return load_organization_export(
+        path, tmp_path / "lake", export_gid=gid, chunk_bytes=chunk_bytes, **kwargs
+    )
 
 
 def task_types(tmp_path) -> dict[str, pa.DataType]:
@@ -33,21 +35,56 @@ def task_types(tmp_path) -> dict[str, pa.DataType]:
     [
         pytest.param([None] * 30 + [5, 6], pa.int64(), None, id="null-in-the-first-records"),
         pytest.param([1] * 30 + [2.5], pa.float64(), None, id="integers-then-a-float"),
-        pytest.param([3] * 30 + ["3 hearts", True], pa.string(), "text (boolean, number, string)", id="number-string-boolean"),
-        pytest.param([3] * 30 + ["three"] * 30, pa.string(), "text (number, string)", id="numbers-then-strings"),
-        pytest.param([{"a": 1}] * 30 + [{"b": "x"}], pa.struct([("a", pa.int64()), ("b", pa.string())]), None, id="objects-with-other-keys"),
-        pytest.param([{"a": 1}] * 30 + ["flat"], pa.string(), "json (object, string)", id="object-then-scalar"),
+        pytest.param(
+            [3] * 30 + ["3 hearts", True],
+            pa.string(),
+            "text (boolean, number, string)",
+            id="number-string-boolean",
+        ),
+        pytest.param(
+            [3] * 30 + ["three"] * 30, pa.string(), "text (number, string)", id="numbers-then-strings"
+        ),
+        pytest.param(
+            [{"a": 1}] * 30 + [{"b": "x"}],
+            pa.struct([("a", pa.int64()), ("b", pa.string())]),
+            None,
+            id="objects-with-other-keys",
+        ),
+        pytest.param(
+            [{"a": 1}] * 30 + ["flat"], pa.string(), "json (object, string)", id="object-then-scalar"
+        ),
         pytest.param([[1, 2]] * 30 + [7], pa.string(), "json (array, number)", id="array-then-scalar"),
-        pytest.param([[1]] * 30 + [[{"x": 1}]], pa.string(), "json (array, array of number, array of object)", id="array-items-of-two-shapes"),
-        pytest.param([{"a": 1}] * 30 + [{"a": "one"}], pa.struct([pa.field("a", pa.string())]), {"field.a": "text (number, string)"}, id="nested-scalar-conflict"),
-        pytest.param(["2024-05-01 10:00:00"] * 30 + ["2024-05-01"], pa.string(), None, id="timestamp-text-then-a-date"),
-        pytest.param(["2024-05-01 10:00:00"] * 30 + ["soon"], pa.string(), None, id="timestamp-text-then-words"),
+        pytest.param(
+            [[1]] * 30 + [[{"x": 1}]],
+            pa.string(),
+            "json (array, array of number, array of object)",
+            id="array-items-of-two-shapes",
+        ),
+        pytest.param(
+            [{"a": 1}] * 30 + [{"a": "one"}],
+            pa.struct([pa.field("a", pa.string())]),
+            {"field.a": "text (number, string)"},
+            id="nested-scalar-conflict",
+        ),
+        pytest.param(
+            ["2024-05-01 10:00:00"] * 30 + ["2024-05-01"], pa.string(), None, id="timestamp-text-then-a-date"
+        ),
+        pytest.param(
+            ["2024-05-01 10:00:00"] * 30 + ["soon"], pa.string(), None, id="timestamp-text-then-words"
+        ),
         pytest.param(["2024-05-01"] * 31, pa.string(), None, id="dates-stay-text"),
         pytest.param(["2024-05-01T10:00:00Z"] * 31, pa.string(), None, id="iso-stays-text"),
         pytest.param(["2024-02-30 10:00:00"] * 31, pa.string(), None, id="impossible-date-stays-text"),
-        pytest.param([None] * 30 + ["2024-05-01 10:00:00"], pa.timestamp("us", tz="UTC"), None, id="late-timestamp"),
+        pytest.param(
+            [None] * 30 + ["2024-05-01 10:00:00"], pa.timestamp("us", tz="UTC"), None, id="late-timestamp"
+        ),
         pytest.param([{}] * 31, pa.string(), "json (object)", id="empty-objects"),
-        pytest.param([{"when": "2024-05-01 10:00:00"}] * 31, pa.struct([("when", pa.string())]), None, id="nested-timestamps-stay-text"),
+        pytest.param(
+            [{"when": "2024-05-01 10:00:00"}] * 31,
+            pa.struct([("when", pa.string())]),
+            None,
+            id="nested-timestamps-stay-text",
+        ),
         pytest.param([12345678901234567890] + [1] * 30, None, None, id="integer-beyond-int64"),
     ],
 )
@@ -66,7 +103,10 @@ def test_a_drifting_field_keeps_every_value(tmp_path, chunk_bytes, values, store
 
 def test_only_real_dates_become_timestamps_when_lines_are_parsed_one_by_one(tmp_path):
     """A conflict elsewhere in the chunk sends it through json.loads; strptime alone would take 2024-02-30."""
-    records = [record(1, when="2024-02-30 10:00:00", other=1), record(2, when="2024-03-01 10:00:00", other="x")]
+    records = [
+        record(1, when="2024-02-30 10:00:00", other=1),
+        record(2, when="2024-03-01 10:00:00", other="x"),
+    ]
     load(tmp_path, records, chunk_bytes=8 << 20)
     assert task_types(tmp_path)["when"] == pa.string()
     assert_round_trip(tmp_path / "lake", "task", records)
@@ -90,7 +130,9 @@ def test_names_that_differ_only_in_case_get_their_own_columns(tmp_path):
     result = load(tmp_path, records)
     got = {r["__object_id"]: r for r in rows(tmp_path / "lake", "task")}
     assert (got[1]["Name"], got[1]["name__2"], got[2]["name__2"]) == ("upper", "lower", "only lower")
-    assert result["tables"]["task"]["drifted_columns"] == {"name__2": "renamed from 'name' (Delta column names ignore case)"}
+    assert result["tables"]["task"]["drifted_columns"] == {
+        "name__2": "renamed from 'name' (Delta column names ignore case)"
+    }
 
 
 def test_a_source_field_named_like_a_loader_column_keeps_its_values(tmp_path):
@@ -107,7 +149,9 @@ def test_a_type_change_between_exports_widens_the_change_table(tmp_path):
     assert result["tables"]["task"]["drifted_columns"] == {"meta": "json (object, string)"}
     changes = {(r["_export_gid"], r["__object_id"]): r for r in rows(tmp_path / "lake", "_changes/task")}
     assert {k: json.loads(r["meta"]) for k, r in changes.items()} == {
-        ("1", 1): {"a": 1}, ("1", 2): {"a": 2}, ("2", 2): "flat"
+        ("1", 1): {"a": 1},
+        ("1", 2): {"a": 2},
+        ("2", 2): "flat",
     }
     assert changes[("2", 2)]["_change_type"] == "update"
     # the previous snapshot keeps its own types (time travel)
@@ -119,4 +163,6 @@ def test_a_new_column_in_a_later_export_appears_in_the_change_table(tmp_path):
     load(tmp_path, [record(1), record(2, extra=[1, 2])], gid="2", name="2.json.gz")
     changes = {(r["_export_gid"], r["__object_id"]): r for r in rows(tmp_path / "lake", "_changes/task")}
     assert changes[("2", 2)]["extra"] == [1, 2] and changes[("1", 1)]["extra"] is None
-    assert table(tmp_path / "lake", "_changes/task").version() == 1  # one commit: columns added, nothing removed
+    assert (
+        table(tmp_path / "lake", "_changes/task").version() == 1
+    )  # one commit: columns added, nothing removed

@@ -29,7 +29,9 @@ def template(tmp_path_factory):
     base = tmp_path_factory.mktemp("template")
     org = SyntheticOrg(1500, seed=5, updated=0.05)
     for k in range(2):
-        load_organization_export(org.write(base / f"{k}.json.gz", k), base / "lake", export_gid=f"g{k}", chunk_bytes=CHUNK)
+        load_organization_export(
+            org.write(base / f"{k}.json.gz", k), base / "lake", export_gid=f"g{k}", chunk_bytes=CHUNK
+        )
     return base / "lake", org.write(base / "2.json.gz", 2)
 
 
@@ -85,13 +87,17 @@ def test_a_damaged_file_changes_nothing(lake, tmp_path, truncate, message):
     before = snapshot_of(root)
 
     with pytest.raises(ExportFileError, match=message):
-        load_organization_export(damaged(export, tmp_path / "bad.json.gz", truncate=truncate), root, export_gid="g2")
+        load_organization_export(
+            damaged(export, tmp_path / "bad.json.gz", truncate=truncate), root, export_gid="g2"
+        )
 
     assert_as_before(root, before)
 
 
 def block_next_commit(root: Path, name: str) -> Path:
-    """Take the table's next log entry the way a concurrent writer would (a directory: nobody can replace it)."""
+    """
+    Take the table's next log entry the way a concurrent writer would (a directory: nobody can replace it).
+    """
     entry = root / name / "_delta_log" / f"{table(root, name).version() + 1:020d}.json"
     entry.mkdir()
     return entry
@@ -104,7 +110,9 @@ def test_a_failed_commit_undoes_the_tables_already_committed(lake, blocked):
     obstacle = block_next_commit(root, blocked)
 
     table_name = "_exports" if blocked == "_exports" else blocked.removeprefix("_changes/")
-    with pytest.raises(LakeTablesError, match=f"failed while committing table {table_name}.*put back as it was"):
+    with pytest.raises(
+        LakeTablesError, match=f"failed while committing table {table_name}.*put back as it was"
+    ):
         load_organization_export(export, root, export_gid="g2", chunk_bytes=CHUNK)
 
     obstacle.rmdir()
@@ -143,7 +151,9 @@ def test_a_load_killed_while_writing_leaves_nothing_visible(lake):
     root, export = lake
     before = snapshot_of(root)
 
-    killed = kill_when(root, export, lambda: any((root / "_loads").glob("*.json")) and data_files(root) - before[2])
+    killed = kill_when(
+        root, export, lambda: any((root / "_loads").glob("*.json")) and data_files(root) - before[2]
+    )
 
     assert killed, "the load finished before the kill"
     current, exports, _ = before
@@ -161,7 +171,9 @@ def test_a_load_killed_while_committing_is_undone_by_the_next_load(lake):
     versions = {name: table(root, name).version() for name in delta_tables(root)}
 
     def committed_one() -> bool:
-        return any((root / name / "_delta_log" / f"{v + 1:020d}.json").exists() for name, v in versions.items())
+        return any(
+            (root / name / "_delta_log" / f"{v + 1:020d}.json").exists() for name, v in versions.items()
+        )
 
     killed = kill_when(root, export, committed_one)
 
@@ -169,7 +181,10 @@ def test_a_load_killed_while_committing_is_undone_by_the_next_load(lake):
     assert as_of_exports(root) == before[1]  # through _exports, readers never see half a load
     result = load_organization_export(export, root, export_gid="g2", chunk_bytes=CHUNK)  # undoes, then loads
     assert result["already_loaded"] is False
-    assert [e["export_gid"] for e in sorted(table(root, "_exports").to_pyarrow_table().to_pylist(), key=lambda e: e["loaded_at"])] == ["g0", "g1", "g2"]
+    assert [
+        e["export_gid"]
+        for e in sorted(table(root, "_exports").to_pyarrow_table().to_pylist(), key=lambda e: e["loaded_at"])
+    ] == ["g0", "g1", "g2"]
 
 
 def test_an_undo_refuses_to_touch_versions_another_writer_made(lake, tmp_path):
@@ -178,5 +193,12 @@ def test_an_undo_refuses_to_touch_versions_another_writer_made(lake, tmp_path):
     root, _ = lake
     version = table(root, "team").version()
     with pytest.raises(LakeTablesError, match="were not all made by that load"):
-        undo_table(resolve_tables_root(root), resolve_tables_root(root).filesystem(), "team", version - 1, "load-x", "g")
+        undo_table(
+            resolve_tables_root(root),
+            resolve_tables_root(root).filesystem(),
+            "team",
+            version - 1,
+            "load-x",
+            "g",
+        )
     assert table(root, "team").version() == version

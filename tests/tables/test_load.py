@@ -1,4 +1,6 @@
-"""load_organization_export on a local tables root: round trip, changes against the ground truth, idempotency."""
+"""
+load_organization_export on a local tables root: round trip, changes against the ground truth, idempotency.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +62,11 @@ def test_columns_are_the_kinds_own_fields_plus_the_export_columns(series):
     names = pa.schema(table(root, "heart").schema().to_arrow()).names
     assert names[-3:] == ["_export_gid", "_export_created_at", "_export_record_hash"]
     assert set(names[:-3]) - {"__trashed_at", "__trashed_by"} == {
-        "__object_id", "__type", "__creation_time", "target", "domain_user"
+        "__object_id",
+        "__type",
+        "__creation_time",
+        "target",
+        "domain_user",
     }  # only the kind's own fields, not the union of all kinds
     types = {f.name: f.type for f in pa.schema(table(root, "task").schema().to_arrow())}
     assert types["__creation_time"] == types["completed"] == types["due_date"] == pa.timestamp("us", tz="UTC")
@@ -131,13 +137,25 @@ def test_default_export_gid_is_the_files_sha256_and_created_at_its_mtime(tmp_pat
     result = load_organization_export(path, tmp_path / "lake")
     assert result["export_gid"] == result["source_sha256"]
     stamp = path.stat().st_mtime
-    assert abs(table(tmp_path / "lake", "team").to_pyarrow_table().column("_export_created_at")[0].as_py().timestamp() - stamp) < 1
+    assert (
+        abs(
+            table(tmp_path / "lake", "team")
+            .to_pyarrow_table()
+            .column("_export_created_at")[0]
+            .as_py()
+            .timestamp()
+            - stamp
+        )
+        < 1
+    )
     assert load_organization_export(path, tmp_path / "lake")["already_loaded"] is True
 
 
 def test_explicit_created_at_is_stored_in_utc(tmp_path):
     path = write_lines(tmp_path / "e.json.gz", ['{"__object_id": 1, "__type": "Team", "name": "a"}'])
-    result = load_organization_export(path, tmp_path / "lake", export_gid="1", export_created_at="2026-03-01T10:00:00+02:00")
+    result = load_organization_export(
+        path, tmp_path / "lake", export_gid="1", export_created_at="2026-03-01T10:00:00+02:00"
+    )
     assert result["export_created_at"] == "2026-03-01T08:00:00+00:00"
     value = rows(tmp_path / "lake", "team")[0]["_export_created_at"]
     assert value.astimezone(UTC).isoformat() == "2026-03-01T08:00:00+00:00"
@@ -146,7 +164,8 @@ def test_explicit_created_at_is_stored_in_utc(tmp_path):
 def test_a_kind_that_disappears_gets_an_empty_version_and_deletes(tmp_path):
     lake = tmp_path / "lake"
     first = write_lines(tmp_path / "1.json.gz", [
-        '{"__object_id": 1, "__type": "Team", "name": "a"}', '{"__object_id": 2, "__type": "Heart", "target": 1}',
+        '{"__object_id": 1, "__type": "Team", "name": "a"}',
+        '{"__object_id": 2, "__type": "Heart", "target": 1}',
     ])  # fmt: skip
     second = write_lines(tmp_path / "2.json.gz", ['{"__object_id": 1, "__type": "Team", "name": "a"}'])
     load_organization_export(first, lake, export_gid="1")
@@ -159,17 +178,24 @@ def test_a_kind_that_disappears_gets_an_empty_version_and_deletes(tmp_path):
     }  # fmt: skip
     assert rows(lake, "heart") == []
     deleted = rows(lake, "_changes/heart")
-    assert [(r["_change_type"], r["__object_id"], r["_export_gid"], r["target"]) for r in deleted if r["_export_gid"] == "2"] == [
-        ("delete", 2, "2", 1)
-    ]
+    assert [
+        (r["_change_type"], r["__object_id"], r["_export_gid"], r["target"])
+        for r in deleted
+        if r["_export_gid"] == "2"
+    ] == [("delete", 2, "2", 1)]
     assert result["tables"]["team"]["inserted"] == result["tables"]["team"]["updated"] == 0
 
 
 def test_a_new_kind_creates_a_new_table(tmp_path):
     lake = tmp_path / "lake"
-    load_organization_export(write_lines(tmp_path / "1.json.gz", ['{"__object_id": 1, "__type": "Team"}']), lake, export_gid="1")
+    load_organization_export(
+        write_lines(tmp_path / "1.json.gz", ['{"__object_id": 1, "__type": "Team"}']), lake, export_gid="1"
+    )
     result = load_organization_export(
-        write_lines(tmp_path / "2.json.gz", ['{"__object_id": 1, "__type": "Team"}', '{"__object_id": 5, "__type": "PortfolioItem", "x": 1}']),
+        write_lines(
+            tmp_path / "2.json.gz",
+            ['{"__object_id": 1, "__type": "Team"}', '{"__object_id": 5, "__type": "PortfolioItem", "x": 1}'],
+        ),
         lake,
         export_gid="2",
     )
@@ -203,19 +229,23 @@ def test_importing_the_package_loads_no_heavy_module():
 def test_old_versions_are_vacuumed_after_the_retention_never_the_current_one(tmp_path):
     lake = tmp_path / "lake"
     for k, name in enumerate(("a", "b", "c")):
-        path = write_lines(tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}'])
+        path = write_lines(
+            tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}']
+        )
         load_organization_export(path, lake, export_gid=str(k), retention_hours=168 if k < 2 else 0)
     files = {p.name for p in (lake / "team").glob("*.parquet")}
     current = {Path(u).name for u in table(lake, "team").file_uris()}
     assert files == current  # retention 0: only the current version's files are left
     assert [r["name"] for r in rows(lake, "team")] == ["c"]
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError):
         table(lake, "team", 0).to_pyarrow_table()  # version 0's files are gone
 
 
 def test_versions_within_the_retention_stay_readable(tmp_path):
     lake = tmp_path / "lake"
     for k, name in enumerate(("a", "b")):
-        path = write_lines(tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}'])
+        path = write_lines(
+            tmp_path / f"{k}.json.gz", [f'{{"__object_id": 1, "__type": "Team", "name": "{name}"}}']
+        )
         load_organization_export(path, lake, export_gid=str(k))
     assert [r["name"] for r in rows(lake, "team", 0)] == ["a"]

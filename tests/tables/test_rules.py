@@ -35,7 +35,12 @@ T = pa.timestamp("us", tz="UTC")
         (pa.int64(), S, S, "text"),
         (T, S, S, "text"),
         (pa.bool_(), pa.int64(), S, "text"),
-        (pa.struct([("a", pa.int64())]), pa.struct([("b", S)]), pa.struct([("a", pa.int64()), ("b", S)]), None),
+        (
+            pa.struct([("a", pa.int64())]),
+            pa.struct([("b", S)]),
+            pa.struct([("a", pa.int64()), ("b", S)]),
+            None,
+        ),
         (pa.struct([("a", pa.int64())]), S, S, "json"),
         (pa.list_(pa.int64()), pa.struct([("a", S)]), S, "json"),
         (pa.list_(pa.null()), pa.list_(pa.int64()), pa.list_(pa.int64()), None),

@@ -68,7 +68,9 @@ def read(name: str, version: int | None = None):
 def content() -> dict[str, list[str]]:
     out = {}
     for name in ("task", "story", "_changes/task", "_exports"):
-        out[name] = sorted(json.dumps(r, default=str, sort_keys=True) for r in read(name).to_pyarrow_table().to_pylist())
+        out[name] = sorted(
+            json.dumps(r, default=str, sort_keys=True) for r in read(name).to_pyarrow_table().to_pylist()
+        )
     return out
 
 
@@ -88,12 +90,16 @@ def test_loads_from_and_into_s3(s3, tmp_path):
     for k in range(2):
         path = org.write(tmp_path / f"{k}.json.gz", k)
         s3.put_object(Bucket="bucket", Key=f"landed/{k}.json.gz", Body=path.read_bytes())
-        results.append(load_organization_export(f"s3://aws_test@bucket/landed/{k}.json.gz", ROOT, export_gid=f"g{k}"))
+        results.append(
+            load_organization_export(f"s3://aws_test@bucket/landed/{k}.json.gz", ROOT, export_gid=f"g{k}")
+        )
 
     truth = org.changes(1)
     for name, entry in results[1]["tables"].items():
         kinds = list(truth.get(name, {}).values())
-        assert (entry["inserted"], entry["updated"], entry["deleted"]) == tuple(kinds.count(c) for c in ("insert", "update", "delete"))
+        assert (entry["inserted"], entry["updated"], entry["deleted"]) == tuple(
+            kinds.count(c) for c in ("insert", "update", "delete")
+        )
     tasks = sum(1 for i in range(org.span(1)) if org.alive(i, 1) and snake_table(org.type_of(i)) == "task")
     assert read("task").to_pyarrow_table().num_rows == tasks
     assert read("task", 0).to_pyarrow_table().column("_export_gid").unique().to_pylist() == ["g0"]
