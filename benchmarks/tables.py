@@ -1,6 +1,8 @@
 """
-Lake-tables measurements: the load against DuckDB's own ``COPY ... PARTITION_BY (__type)`` of the same file and
-``zcat > /dev/null`` (the floor), peak RSS at two export sizes, and the change computation at 10 million rows.
+Measure the lake tables: load throughput, peak RSS and the change computation.
+
+The load against DuckDB's own ``COPY ... PARTITION_BY (__type)`` of the same file and ``zcat > /dev/null``
+(the floor), peak RSS at two export sizes, and the change computation at 10 million rows.
 
     .venv/bin/python -m benchmarks.tables load --sizes 64M,256M --runs 1
     .venv/bin/python -m benchmarks.tables changes --rows 10000000
@@ -35,7 +37,7 @@ def size_of(text: str) -> int:
 
 
 def export_of_size(size: int, k: int = 0) -> Path:
-    """A cached synthetic export of about ``size`` compressed bytes (export ``k`` of its series)."""
+    """Return a cached synthetic export of about ``size`` compressed bytes (export ``k`` of its series)."""
     sys.path.insert(0, str(ROOT))
     from tests.tables.synthetic import SyntheticOrg
 
@@ -72,11 +74,13 @@ def _reset_hwm() -> None:
 def _child(kind: str, source: str, target: str) -> dict[str, Any]:
     if kind in ("ours", "ours-again"):
         os.environ.setdefault("AIRFLOW_HOME", str(WORK / "airflow-home"))
-        import duckdb  # noqa: F401 - imported before the baseline, as a worker has it loaded
+        import duckdb
         import pyarrow.json  # noqa: F401
 
-        from airflow_provider_asana.tables import load as _load  # noqa: F401
-        from airflow_provider_asana.tables import load_organization_export
+        from airflow_provider_asana.tables import (
+            load as _load,  # noqa: F401
+            load_organization_export,
+        )
 
         baseline = _hwm_mib()
         cpu, started = time.process_time(), time.perf_counter()
@@ -165,9 +169,10 @@ def measure_load(sizes: list[int], runs: int) -> dict[str, Any]:
 
 def measure_changes(rows: int, changed: float = 0.01, memory_limit: str = "256MB") -> dict[str, Any]:
     """
-    ``compute_changes`` on ``rows`` keys and hashes (the previous version's and the new snapshot's staged
-    chunks, 1% inserted, updated and deleted), in a fresh interpreter; beside it the time to write the same
-    number of rows as a snapshot of (key, hash, type, text) columns.
+    Time ``compute_changes`` on ``rows`` keys and hashes, in a fresh interpreter.
+
+    The previous version's and the new snapshot's staged chunks differ by 1% inserted, updated and deleted;
+    beside it, the time to write the same number of rows as a snapshot of (key, hash, type, text) columns.
     """
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.tables", "child-changes", str(rows), str(changed), memory_limit],

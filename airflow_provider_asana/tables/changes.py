@@ -1,7 +1,8 @@
 """
-Which objects changed between the previous version of a table and the new snapshot, computed from keys and
-record hashes only (16 bytes a row), out of core: DuckDB joins the two sides from local Parquet files with a
-memory limit and spills to a temp directory. No MERGE: a delta-rs MERGE of 2 million rows took minutes and
+Find which objects changed between the previous version of a table and the new snapshot.
+
+Only keys and record hashes are compared (16 bytes a row), out of core: DuckDB joins the two sides from local
+Parquet files with a memory limit and spills to a temp directory. No MERGE: a delta-rs MERGE of 2 million rows took minutes and
 gigabytes.
 
 The result names rows, not records: ``(chunk, row)`` of the staged new snapshot for inserts and updates,
@@ -27,6 +28,8 @@ MEMORY_LIMIT = "256MB"
 
 @dataclass
 class ChangeSet:
+    """How many objects were inserted, updated and deleted, and where their rows are."""
+
     inserted: int
     updated: int
     deleted: int
@@ -38,8 +41,9 @@ class ChangeSet:
 
 def previous_keys(fs: Any, files: list[str], path: str) -> int:
     """
-    Copy ``KEY`` and ``RECORD_HASH`` of the previous version's files (paths of ``fs``) to the local file
-    ``path``, with each row's file index (``fragment``) and row number. Returns the row count.
+    Copy the previous version's keys and record hashes to the local file ``path``; return the row count.
+
+    Each row keeps its file's index in ``files`` (``fragment``) and its row number in that file.
     """
     schema = pa.schema([("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())])
     rows = 0
@@ -71,6 +75,8 @@ def compute_changes(
     new_chunks: list[str], previous: str, workdir: str, *, memory_limit: str = MEMORY_LIMIT, threads: int = 2
 ) -> ChangeSet:
     """
+    Find the inserted, updated and deleted rows.
+
     :param new_chunks: the staged chunk files of the new snapshot (local Parquet with ``KEY`` and
         ``RECORD_HASH``), in chunk order.
     :param previous: the file :func:`previous_keys` wrote.
@@ -133,8 +139,9 @@ def _sql_list(paths: list[str]) -> str:
 
 class RowsByPart:
     """
-    Walk an ordered ``(part, row, ...)`` Parquet file part by part: :meth:`take` returns the rows of one part.
-    Parts must be asked for in increasing order.
+    Walk an ordered ``(part, row, ...)`` Parquet file part by part.
+
+    :meth:`take` returns the rows of one part; parts must be asked for in increasing order.
     """
 
     def __init__(self, path: str | None, part_column: str) -> None:

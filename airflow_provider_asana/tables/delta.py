@@ -1,6 +1,7 @@
 """
-Delta tables, written in two steps: Parquet data files first (invisible until a commit names them), then a
-commit that adds them (delta-rs' transaction API). A load's files are named ``<load_id>-...``, so the
+Write Delta tables in two steps: data files first, then the commit that names them.
+
+Parquet data files are invisible until a commit adds them (delta-rs' transaction API). A load's files are named ``<load_id>-...``, so the
 files of a load that died before its commit can be found and removed.
 """
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from airflow_provider_asana.tables.storage import TablesRoot
+if TYPE_CHECKING:
+    from airflow_provider_asana.tables.storage import TablesRoot
 
 #: Commit metadata naming the load that made a version (``DeltaTable.history()`` shows it).
 LOAD_ID_KEY = "asana.load_id"
@@ -62,10 +64,8 @@ class FileWriter:
     def write(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
-        if self._writer is None:
-            self._open()
-        assert self._writer is not None
-        self._writer.write_table(table)
+        writer = self._writer or self._open()
+        writer.write_table(table)
         self._rows += table.num_rows
         if self._sink.tell() >= FILE_BYTES:
             self._close_file()
@@ -81,23 +81,25 @@ class FileWriter:
             try:
                 self._writer.close()
                 self._sink.close()
-            except Exception:  # noqa: BLE001, S110 - the load already failed; cleanup removes the file
+            except Exception:
                 pass
             self._writer = None
 
-    def _open(self) -> None:
+    def _open(self) -> pq.ParquetWriter:
         self._seq += 1
         self._name = f"{self.prefix}-{self._seq:05d}.parquet"
         self.root_dir_ready()
         self._sink = self.fs.open_output_stream(self.root.path(f"{self.relative}/{self._name}"))
         self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd", write_statistics=False)
+        return self._writer
 
     def root_dir_ready(self) -> None:
         if self.root.local:
             self.fs.create_dir(self.root.path(self.relative), recursive=True)
 
     def _close_file(self) -> None:
-        assert self._writer is not None
+        if self._writer is None:
+            return
         self._writer.close()
         size = self._sink.tell()
         self._sink.close()
@@ -119,7 +121,7 @@ class FileWriter:
 
 
 def open_table(root: TablesRoot, relative: str, version: int | None = None) -> Any | None:
-    """The Delta table at ``relative`` (at ``version``), or None where there is none."""
+    """Open the Delta table at ``relative`` (at ``version``); None where there is none."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -132,7 +134,7 @@ def open_table(root: TablesRoot, relative: str, version: int | None = None) -> A
 
 
 def table_files(table: Any) -> list[tuple[str, dict[str, str]]]:
-    """The current version's data files: ``(path relative to the table, partition values)``, in log order."""
+    """List the current version's data files: ``(path relative to the table, partition values)``."""
     actions = pa.table(table.get_add_actions(flatten=True))
     partitions = [n for n in actions.column_names if n.startswith("partition.")]
     paths = actions.column("path").to_pylist()

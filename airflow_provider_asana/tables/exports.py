@@ -1,19 +1,22 @@
 """
-``<tables_root>/_exports``: one row per loaded export, the last commit of every load. A reader who reads each
-table at the version this row names sees exactly that export, never half a load.
+Keep ``<tables_root>/_exports``: one row per loaded export, the last commit of every load.
+
+A reader who reads each table at the version this row names sees exactly that export, never half a load.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from airflow_provider_asana.tables.delta import open_table
 from airflow_provider_asana.tables.naming import EXPORTS_TABLE
-from airflow_provider_asana.tables.storage import TablesRoot
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.tables.storage import TablesRoot
 
 TABLE_ENTRY = pa.struct(
     [
@@ -81,7 +84,7 @@ def loaded_exports(root: TablesRoot) -> pa.Table | None:
 
 
 def recorded_result(exports: pa.Table | None, export_gid: str) -> dict[str, Any] | None:
-    """The result a previous load of ``export_gid`` returned, or None."""
+    """Return the result a previous load of ``export_gid`` returned, or None."""
     if exports is None:
         return None
     for gid, result in zip(exports.column("export_gid").to_pylist(), exports.column("result").to_pylist()):
@@ -91,7 +94,7 @@ def recorded_result(exports: pa.Table | None, export_gid: str) -> dict[str, Any]
 
 
 def latest(exports: pa.Table | None) -> dict[str, Any] | None:
-    """The row of the last load (by load time), as a dict."""
+    """Return the row of the last load (by load time), as a dict."""
     if exports is None or not exports.num_rows:
         return None
     rows = exports.to_pylist()

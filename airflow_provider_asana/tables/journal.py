@@ -14,15 +14,18 @@ starting. Undoing a table:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_asana.tables.delta import commit_properties, open_table, versions_by_load
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import LOADS_FOLDER
-from airflow_provider_asana.tables.storage import TablesRoot
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.tables.storage import TablesRoot
 
 
 def journal_path(load_id: str) -> str:
@@ -55,10 +58,8 @@ def write_journal(
 
 
 def remove_journal(root: TablesRoot, fs: Any, load_id: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         fs.delete_file(root.path(journal_path(load_id)))
-    except FileNotFoundError:
-        pass
 
 
 def pending_journals(root: TablesRoot, fs: Any) -> list[dict[str, Any]]:
@@ -86,6 +87,8 @@ def undo_table(
     root: TablesRoot, fs: Any, relative: str, version: int | None, load_id: str, export_gid: str
 ) -> None:
     """
+    Put one table back as it was before load ``load_id``.
+
     :param version: the version the table had before the load, None if the load created it.
     """
     table = open_table(root, relative)

@@ -111,8 +111,9 @@ def load_organization_export(
 
 def recover(tables_root: Any, *, storage_options: dict[str, str] | None = None) -> None:
     """
-    Undo every load that died on ``tables_root`` (killed: its journal is still in ``_loads/``), so readers of
-    the latest versions see the last complete export again. Every load does this first by itself.
+    Undo every load that died on ``tables_root`` (killed: its journal is still in ``_loads/``).
+
+    Readers of the latest versions then see the last complete export again. Every load does this first.
 
     :param tables_root: as for :func:`load_organization_export`.
     :param storage_options: as for :func:`load_organization_export`.
@@ -146,9 +147,7 @@ def _recover(root: Any, fs: Any) -> None:
 
 
 def _release_memory() -> None:
-    """
-    Hand memory pyarrow's allocator keeps for reuse back to the system (the next table needs other sizes).
-    """
+    """Hand the memory pyarrow's allocator keeps for reuse back to the system."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
@@ -337,10 +336,10 @@ class _Load:
         return result
 
     def _result(self, committed: dict[str, _TableResult]) -> dict[str, Any]:
-        assert self.created_at is not None
+        created_at = self.created_at or datetime.datetime.now(datetime.timezone.utc)  # stage() set it
         return {
             "export_gid": self.export_gid,
-            "export_created_at": self.created_at.isoformat(),
+            "export_created_at": created_at.isoformat(),
             "source_sha256": self.sha256,
             "lines": self.lines,
             "rejected": self.stager.rejected,
@@ -392,9 +391,7 @@ class _Load:
         )  # fmt: skip
 
     def export_columns(self, data: Any, *, first: bool = False) -> Any:
-        """
-        ``data`` with ``_export_gid`` and ``_export_created_at`` set to this export (replaced if present).
-        """
+        """Set ``_export_gid`` and ``_export_created_at`` of ``data`` to this export (added if missing)."""
         import pyarrow as pa
 
         from airflow_provider_asana.tables.naming import EXPORT_CREATED_AT, EXPORT_GID
@@ -430,7 +427,7 @@ class _Load:
                         dry_run=False,
                         enforce_retention_duration=False,
                     )
-                except Exception as exc:  # noqa: BLE001 - the load is committed; the next one vacuums again
+                except Exception as exc:
                     log.warning("Vacuum of %s failed (%s); the next load tries again", relative, exc)
 
 

@@ -40,7 +40,7 @@ def snake_case(name: str) -> str:
 
 def table_for_type(type_name: str) -> str:
     """
-    The table a record of ``type_name`` lands in.
+    Return the table a record of ``type_name`` lands in.
 
     Never one of the loader's own folders: a name that would start with ``_`` or be empty gets ``type_``
     in front.
@@ -52,5 +52,5 @@ def table_for_type(type_name: str) -> str:
 
 
 def changes_table(table: str) -> str:
-    """The change table of ``table``, relative to the tables root."""
+    """Return the change table of ``table``, relative to the tables root."""
     return f"{CHANGES_FOLDER}/{table}"

@@ -55,6 +55,8 @@ class BadLine:
 
 @dataclass
 class ParsedChunk:
+    """What a chunk's lines became: a table, and the lines that did not make rows."""
+
     table: pa.Table
     #: Positions (in the chunk) of the lines that made the rows, when not all of them did.
     kept: list[int] | None = None
@@ -64,8 +66,10 @@ class ParsedChunk:
 
 
 def parse_chunk(data: bytes, lines: list[bytes], numbers: list[int], table_name: str) -> ParsedChunk:
-    """
-    :param data: the chunk: ``lines`` joined with ``\\n``.
+    r"""
+    Parse one chunk of lines of one table.
+
+    :param data: the chunk: ``lines`` joined with ``\n``.
     :param lines: its lines (no newline), for the slow path.
     :param numbers: their line numbers in the export file (1-based).
     :param table_name: the table the router sent them to.
@@ -147,7 +151,7 @@ def _timestamps(table: pa.Table, data: bytes) -> pa.Table:
 
 
 def _whole(data: bytes, data_type: pa.DataType) -> pa.Array:
-    """``data`` as a one-value array, without a copy."""
+    """Wrap ``data`` in a one-value array, without a copy."""
     return pa.Array.from_buffers(
         data_type, 1, [None, pa.array([0, len(data)], pa.int64()).buffers()[1], pa.py_buffer(data)]
     )
@@ -240,9 +244,7 @@ def kind_of_value(value: Any) -> str:
 
 
 def records_to_table(records: list[dict[str, Any]]) -> pa.Table:
-    """
-    Parsed records (dicts) as a table: fields in the order first seen, each typed to hold all its values.
-    """
+    """Build a table from parsed records: fields in the order first seen, each typed to hold its values."""
     names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))

@@ -1,6 +1,7 @@
 """
-Column types that hold every value: how the types seen in different parts of an export are combined, and how a
-part's columns are converted to the combined type.
+Combine the column types seen in different parts of an export into types that hold every value.
+
+Also convert a part's columns to the combined type.
 
 The rules (the docs page "Lake tables" states them for users):
 
@@ -39,7 +40,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def kind(data_type: pa.DataType) -> str:
-    """The JSON kind of values of ``data_type``: null, boolean, number, string, timestamp, object or array."""
+    """Return the JSON kind of ``data_type``'s values: null, boolean, number, string, timestamp, object, array."""
     if pa.types.is_null(data_type):
         return "null"
     if pa.types.is_boolean(data_type):
@@ -66,7 +67,7 @@ def kinds_of(field: pa.Field) -> set[str]:
 
 
 def encoded(name: str, encoding: str, kinds: Iterable[str], metadata: dict | None = None) -> pa.Field:
-    """A string field holding values converted to ``encoding`` (``text`` or ``json``)."""
+    """Make a string field holding values converted to ``encoding`` (``text`` or ``json``)."""
     meta = {k: v for k, v in (metadata or {}).items() if k not in (ENCODING, KINDS)}
     meta.update({ENCODING: encoding.encode(), KINDS: ",".join(sorted(set(kinds) - {"null"})).encode()})
     return pa.field(name, pa.string(), metadata=meta)
@@ -78,7 +79,7 @@ def _keep_meta(field: pa.Field) -> dict | None:
 
 
 def unify_fields(a: pa.Field, b: pa.Field) -> pa.Field:
-    """The field (named like ``a``) whose type holds every value of ``a`` and of ``b``."""
+    """Return the field (named like ``a``) whose type holds every value of ``a`` and of ``b``."""
     name, meta = a.name, _keep_meta(a)
     enc_a, enc_b = encoding_of(a), encoding_of(b)
     ta, tb = a.type, b.type
@@ -134,8 +135,9 @@ def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
 
 def final_field(field: pa.Field) -> pa.Field:
     """
-    The stored form of a field: Delta has no null type, so a field null everywhere becomes a string (and an
-    array of nulls an array of strings).
+    Return the stored form of a field.
+
+    Delta has no null type: a field null everywhere becomes a string, an array of nulls an array of strings.
     """
     t = field.type
     if pa.types.is_null(t):
@@ -151,17 +153,19 @@ def deduplicate_names(
     fields: list[pa.Field], reserved: Iterable[str] = ()
 ) -> tuple[list[pa.Field], dict[str, str]]:
     """
-    Delta compares column names without case: rename a field whose name clashes (``Name`` after ``name``, or
-    a source field called like a loader column) to ``<name>__2`` (``__3``, ...). Nested fields too.
+    Rename fields whose names clash without case to ``<name>__2`` (``__3``, ...), nested fields too.
+
+    Delta compares column names without case: ``Name`` after ``name`` clashes, and so does a source field
+    called like a loader column.
 
     Returns the fields and ``{path of a renamed field: its source name}``.
     """
     taken = {name.lower() for name in reserved}
     out, renamed = [], {}
-    for field in fields:
-        t = field.type
-        if pa.types.is_struct(t):
-            children, inner = deduplicate_names(list(t))
+    for given in fields:
+        field = given
+        if pa.types.is_struct(field.type):
+            children, inner = deduplicate_names(list(field.type))
             field = field.with_type(pa.struct(children))
             renamed.update({f"{field.name}.{k}": v for k, v in inner.items()})
         name, n = field.name, 1
@@ -184,9 +188,7 @@ def source_name(field: pa.Field) -> str:
 
 
 def drift(schema: pa.Schema) -> dict[str, str]:
-    """
-    ``{column path: "text (number, string)"}`` for every column (nested ones too) holding converted values.
-    """
+    """Describe every column (nested ones too) holding converted values: ``{path: "text (number, string)"}``."""
     out: dict[str, str] = {}
 
     def walk(field: pa.Field, path: str) -> None:
@@ -208,7 +210,7 @@ def drift(schema: pa.Schema) -> dict[str, str]:
 
 
 def same_layout(a: pa.Field, b: pa.Field) -> bool:
-    """Same type, encodings and names all the way down (type equality alone ignores the field metadata)."""
+    """Tell whether type, encodings and names are the same all the way down (type equality ignores metadata)."""
     if not a.type.equals(b.type) or encoding_of(a) != encoding_of(b):
         return False
     if pa.types.is_struct(a.type):
@@ -273,7 +275,7 @@ def _json_default(value: Any) -> str:
 
 
 def json_text(value: Any) -> str:
-    """The JSON text of one value, compact, Unicode kept."""
+    """Return the JSON text of one value, compact, Unicode kept."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 

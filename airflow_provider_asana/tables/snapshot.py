@@ -46,6 +46,8 @@ _RESERVED = (EXPORT_GID, EXPORT_CREATED_AT, RECORD_HASH, CHANGE_TYPE)
 
 class TableLoad:
     """
+    One table of one load: its snapshot's data files and change rows, then their commits.
+
     :param load: the running load (root, filesystem, export columns, load id).
     :param staged: the table's staged chunks, None when the export has no record of this kind any more.
     :param previous: the table's current Delta version (None: first load of this kind).
@@ -65,7 +67,7 @@ class TableLoad:
         self.workdir = os.path.join(load.work, "tables", name)
 
     def has_work(self) -> bool:
-        """A kind seen before and absent now still gets an empty version (its objects are deleted)."""
+        """Tell whether there is work: a kind seen before and absent now gets an empty version too."""
         return self.staged is not None or self._previous_rows > 0
 
     # -- data files ------------------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ class TableLoad:
         return result
 
     def _snapshot_schema(self, chunks: list[Any]) -> tuple[pa.Schema, list[tuple[str, pa.Field]]]:
-        """The snapshot's schema and, per source field, ``(its name in the chunks, its stored field)``."""
+        """Return the snapshot's schema and, per source field, ``(its name in the chunks, its stored field)``."""
         if not chunks:  # the kind is gone: an empty version with the last schema
             previous = arrow_schema(self.previous)
             return previous, [(f.name, f) for f in previous if f.name not in _RESERVED]
@@ -189,7 +191,7 @@ class TableLoad:
 
     # -- change rows -----------------------------------------------------------------------------------------
     def _changes(self, chunks: list[Any]) -> Any:
-        """The change set, or None when every row is an insert (nothing loaded before)."""
+        """Compute the change set; None when every row is an insert (nothing loaded before)."""
         if self.previous is None or not self._previous_rows:
             return None
         previous = arrow_schema(self.previous)
@@ -211,10 +213,7 @@ class TableLoad:
         )
 
     def _change_schema(self, previous_schema: pa.Schema | None) -> tuple[pa.Schema, bool]:
-        """
-        The change table's schema after this load (without ``_change_type``) and whether its old files must
-        change.
-        """
+        """Return the change table's schema after this load and whether its old files must change."""
         existing = None
         if self.previous_changes is not None:
             existing = pa.schema([f for f in arrow_schema(self.previous_changes) if f.name != CHANGE_TYPE])
@@ -239,9 +238,7 @@ class TableLoad:
         return target
 
     def _copy_as_inserts(self, files: DataFiles) -> DataFiles:
-        """
-        The snapshot's files, copied into the change table (hard links on local disk, server-side on S3).
-        """
+        """Copy the snapshot's files into the change table (hard links on local disk, server-side on S3)."""
         from deltalake.transaction import AddAction
 
         load = self.load
@@ -273,7 +270,7 @@ class TableLoad:
         writer.write(rows)
 
     def _write_deletes(self, writer: FileWriter, deletes: str) -> None:
-        """The last known record of each deleted object, marked with this export."""
+        """Write the last known record of each deleted object, marked with this export."""
         rows = RowsByPart(deletes, "fragment")
         previous = arrow_schema(self.previous)
         for index, file in enumerate(self._files):
@@ -284,7 +281,7 @@ class TableLoad:
             self._write_changes(writer, self.load.export_columns(data))
 
     def _rewrite_old_changes(self, writers: dict[str, FileWriter]) -> None:
-        """A column of the change table had to widen: its old rows are converted into this load's files."""
+        """Convert the change table's old rows into this load's files (a column had to widen)."""
         relative = changes_table(self.name)
         for path, partition in table_files(self.previous_changes):
             with self.load.fs.open_input_file(self.load.root.path(f"{relative}/{path}")) as handle:
@@ -331,7 +328,7 @@ def _conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
 
 
 def _all_deleted(keys: str, workdir: str) -> Any:
-    """The export has no record of this kind: every tracked object of the previous version is deleted."""
+    """Mark every tracked object of the previous version deleted (the export has no record of this kind)."""
     data = pq.read_table(keys, columns=["k", "fragment", "row"])
     data = data.filter(pc.is_valid(data.column("k"))).drop_columns(["k"])
     path = os.path.join(workdir, "deletes.parquet")

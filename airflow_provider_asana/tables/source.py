@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
@@ -45,13 +46,15 @@ def _local_path(source: Any) -> Path | None:
 @contextmanager
 def open_source(source: Any) -> Iterator[SourceFile]:
     """
-    Open ``source``: a local path, ``file://`` URI, an ``ObjectStoragePath`` or any URI it understands
+    Open ``source``, wherever it is.
+
+    A local path, ``file://`` URI, an ``ObjectStoragePath`` or any URI it understands
     (``s3://<conn_id>@bucket/key``, ``gs://``, ...; credentials come from the named Airflow connection).
     """
     local = _local_path(source)
     if local is not None:
         try:
-            stream = open(local, "rb")  # noqa: SIM115 - closed below
+            stream = open(local, "rb")
         except FileNotFoundError:
             raise ExportFileError(f"source {str(source)!r}: no such file; pass the landed .json.gz") from None
         with stream:
@@ -67,18 +70,18 @@ def open_source(source: Any) -> Iterator[SourceFile]:
     if not path.exists():
         raise ExportFileError(f"source {name!r}: no such object; pass the landed .json.gz")
     modified = None
-    try:
+    # a store without modification times: the caller falls back to the load time
+    with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError, OSError):
         modified = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
-    except (AttributeError, KeyError, TypeError, ValueError, OSError):
-        pass  # a store without modification times: the caller falls back to the load time
     with path.open("rb") as stream:
         yield SourceFile(name, stream, modified)
 
 
 def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
     """
-    The inflated bytes of ``source`` in blocks of at most :data:`BLOCK_BYTES`; ``digest`` (a hashlib object)
-    sees every compressed byte. Concatenated gzip members are read as one stream.
+    Yield the inflated bytes of ``source`` in blocks of at most :data:`BLOCK_BYTES`.
+
+    ``digest`` (a hashlib object) sees every compressed byte. Concatenated gzip members are one stream.
 
     :raises ExportFileError: the file is not gzip, is corrupt, or ends before its gzip end.
     """
@@ -127,9 +130,10 @@ def sha256_of(source: Any) -> str:
 
 def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     """
-    Produce ``items`` in a thread, ``depth`` ahead of the consumer: reading, hashing and inflating release the
-    GIL, so they overlap with the consumer's work. Exceptions reach the consumer; a consumer that stops early
-    stops the thread.
+    Produce ``items`` in a thread, ``depth`` ahead of the consumer.
+
+    Reading, hashing and inflating release the GIL, so they overlap with the consumer's work. Exceptions
+    reach the consumer; a consumer that stops early stops the thread.
     """
     slots: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
@@ -147,7 +151,7 @@ def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
                 if stop.is_set():
                     return
             slots.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             slots.put(exc)
 
     thread = threading.Thread(target=produce, name="asana-tables-inflate", daemon=True)

@@ -1,6 +1,8 @@
 """
-First pass over an export: route each line to its table by ``__type``, parse the lines of one table a
-chunk at a time, and stage every parsed chunk as a local Parquet file with the chunk's own inferred schema.
+Stage an export: the first pass over its lines.
+
+Route each line to its table by ``__type``, parse the lines of one table a chunk at a time, and stage every
+parsed chunk as a local Parquet file with the chunk's own inferred schema.
 
 Memory stays flat whatever the file size: at most ``buffer_bytes`` of lines wait in the routing buffers and
 at most ``workers + 1`` chunks are being parsed. The types of one table's chunks are combined at the end
@@ -32,8 +34,9 @@ REJECTED_SCHEMA = pa.schema([("line_number", pa.int64()), ("reason", pa.string()
 
 def record_hashes(lines: list[bytes]) -> pa.Array:
     """
-    ``_export_record_hash`` of each line: XXH3-64 of its bytes (a stable, specified hash), as int64. A change
-    of the line's bytes changes it (a key order or spacing change too: such a record reads as updated).
+    Hash each line for ``_export_record_hash``: XXH3-64 of its bytes (a stable, specified hash), as int64.
+
+    A change of the line's bytes changes it (a key order or spacing change too: the record reads as updated).
     """
     from xxhash import xxh3_64_intdigest
 
@@ -42,6 +45,8 @@ def record_hashes(lines: list[bytes]) -> pa.Array:
 
 @dataclass
 class StagedChunk:
+    """One parsed chunk in the staging folder."""
+
     path: str
     schema: pa.Schema
     rows: int
@@ -51,6 +56,8 @@ class StagedChunk:
 
 @dataclass
 class StagedTable:
+    """The staged chunks of one table."""
+
     name: str
     chunks: list[StagedChunk] = field(default_factory=list)
 
@@ -185,7 +192,7 @@ class Stager:
         return buffer
 
     def _unrouted(self, line: bytes, number: int) -> None:
-        """A line the fast router cannot place: blank, bad, or a ``__type`` written with escapes."""
+        """Place a line the fast router cannot: blank, bad, or a ``__type`` written with escapes."""
         if not line.strip():
             return  # blank lines carry nothing; JSON Lines readers skip them too
         try:
@@ -285,19 +292,20 @@ def _stage_chunk(
 
 
 def _rename_reserved(table: pa.Table) -> pa.Table:
-    """A source field named like a loader column keeps its values under ``<name>__2``."""
+    """Rename a source field named like a loader column to ``<name>__2``, keeping its values."""
     reserved = {name.lower() for name in (*ADDED_COLUMNS, CHANGE_TYPE)}
     if not any(name.lower() in reserved for name in table.column_names):
         return table
     names = set(table.column_names)
     fields = []
     for f in table.schema:
-        if f.name.lower() in reserved:
-            n, new = 2, f"{f.name}__2"
-            while new in names:
-                n += 1
-                new = f"{f.name}__{n}"
-            names.add(new)
-            f = f.with_name(new).with_metadata({**(f.metadata or {}), SOURCE_NAME: f.name.encode()})
-        fields.append(f)
+        if f.name.lower() not in reserved:
+            fields.append(f)
+            continue
+        n, new = 2, f"{f.name}__2"
+        while new in names:
+            n += 1
+            new = f"{f.name}__{n}"
+        names.add(new)
+        fields.append(f.with_name(new).with_metadata({**(f.metadata or {}), SOURCE_NAME: f.name.encode()}))
     return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))

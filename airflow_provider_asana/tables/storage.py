@@ -1,6 +1,7 @@
 """
-Where the tables live: a local folder or an object store, and the delta-rs storage options for it, built from
-the Airflow connection named in the URI (``s3://<conn_id>@bucket/prefix``).
+Resolve where the tables live: a local folder or an object store, and the delta-rs storage options for it.
+
+The options are built from the Airflow connection named in the URI (``s3://<conn_id>@bucket/prefix``).
 
 S3 is tested (moto). GCS and Azure map what their connections usually hold and are untested here.
 """
@@ -22,6 +23,8 @@ _SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "abfs": "abfs", "a
 @dataclass
 class TablesRoot:
     """
+    A resolved tables root.
+
     :param uri: the root delta-rs understands: an absolute local path or ``<scheme>://bucket/prefix``.
     :param storage_options: credentials and settings for delta-rs (never logged).
     """
@@ -41,9 +44,10 @@ class TablesRoot:
 
     def filesystem(self) -> Any:
         """
-        A pyarrow filesystem for the loader's own file writes and reads (paths: :meth:`path`). S3 uses
-        pyarrow's S3 client with the same credentials as delta-rs; GCS and Azure go through the Airflow
-        connection's fsspec filesystem.
+        Return a pyarrow filesystem for the loader's own file writes and reads (paths: :meth:`path`).
+
+        S3 uses pyarrow's S3 client with the same credentials as delta-rs; GCS and Azure go through the
+        Airflow connection's fsspec filesystem.
         """
         import pyarrow.fs as pafs
 
@@ -73,6 +77,8 @@ class TablesRoot:
 
 def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None = None) -> TablesRoot:
     """
+    Resolve ``tables_root`` to a delta-rs URI and storage options.
+
     :param tables_root: a local path, ``file://``, ``s3://[<conn_id>@]bucket/prefix``, ``gs://...``,
         ``abfs://...`` or an ``ObjectStoragePath``.
     :param storage_options: delta-rs options that override the ones built from the connection.
@@ -115,8 +121,10 @@ def _options(scheme: str, conn_id: str) -> dict[str, str]:
 
 def s3_options(conn_id: str) -> dict[str, str]:
     """
-    delta-rs options from an Airflow ``aws`` connection: its credentials (keys, session token, or whatever
-    the connection resolves: role assumption, profile), region, and ``endpoint_url`` extra (MinIO, moto).
+    Build delta-rs options from an Airflow ``aws`` connection.
+
+    Its credentials (keys, session token, or whatever the connection resolves: role assumption, profile),
+    region, and ``endpoint_url`` extra (MinIO, moto).
 
     delta-rs commits to S3 with conditional writes (``If-None-Match``), which AWS S3 supports: no DynamoDB
     lock and no ``AWS_S3_ALLOW_UNSAFE_RENAME`` are needed. Another S3-compatible store must support them too.
@@ -160,10 +168,7 @@ def gcs_options(conn_id: str) -> dict[str, str]:
 
 
 def azure_options(conn_id: str) -> dict[str, str]:
-    """
-    delta-rs options from a ``wasb``/``adls`` connection: account and key, SAS, or service principal
-    (untested).
-    """
+    """Build delta-rs options from a ``wasb``/``adls`` connection: key, SAS or service principal (untested)."""
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)

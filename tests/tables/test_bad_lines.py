@@ -6,6 +6,7 @@ import pytest
 
 from airflow_provider_asana.tables import load_organization_export
 from airflow_provider_asana.tables.errors import BadLineError
+
 from tests.tables.helpers import content, data_files, rows, write_lines
 
 GOOD = '{"__object_id": %d, "__type": "Team", "name": "t"}'
@@ -40,21 +41,25 @@ def test_quarantine_keeps_bad_lines_in_rejected_and_loads_the_rest(tmp_path):
 
     result = load_organization_export(path, tmp_path / "lake", export_gid="1", on_bad_line="quarantine")
 
-    assert result["rejected"] == len(BAD) and result["lines"] == len(lines)
+    assert result["rejected"] == len(BAD)
+    assert result["lines"] == len(lines)
     assert sorted(r["__object_id"] for r in rows(tmp_path / "lake", "team")) == [1, 2]
     rejected = sorted(rows(tmp_path / "lake", "_rejected"), key=lambda r: r["line_number"])
     assert [r["line_number"] for r in rejected] == list(range(2, 2 + len(BAD)))
     for row, (line, reason) in zip(rejected, BAD):
         assert row["line"] == (line if isinstance(line, bytes) else line.encode())
-        assert reason in row["reason"] and row["_export_gid"] == "1"
+        assert reason in row["reason"]
+        assert row["_export_gid"] == "1"
     export = rows(tmp_path / "lake", "_exports")[0]
-    assert export["rejected"] == len(BAD) and export["rejected_version"] == 0
+    assert export["rejected"] == len(BAD)
+    assert export["rejected_version"] == 0
 
 
 def test_blank_lines_are_skipped(tmp_path):
     path = write_lines(tmp_path / "e.json.gz", [GOOD % 1, "", "  ", GOOD % 2])
     result = load_organization_export(path, tmp_path / "lake", export_gid="1")
-    assert result["tables"]["team"]["rows"] == 2 and result["rejected"] == 0
+    assert result["tables"]["team"]["rows"] == 2
+    assert result["rejected"] == 0
 
 
 def test_a_type_written_with_escapes_is_routed_by_its_value(tmp_path):

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from airflow_provider_asana.tables import load_organization_export
+
 from tests.tables.helpers import UTC, assert_round_trip, rows, table, write_lines
 
 TINY = 1 << 10  # a few records per chunk: each drift case spans chunks
@@ -116,7 +117,8 @@ def test_a_field_first_seen_late_is_a_column_and_older_records_read_null(tmp_pat
     records = [record(i) for i in range(1, 40)] + [record(40, late="here")]
     load(tmp_path, records)
     got = {r["__object_id"]: r["late"] for r in rows(tmp_path / "lake", "task")}
-    assert got[40] == "here" and got[1] is None
+    assert got[40] == "here"
+    assert got[1] is None
 
 
 def test_timestamps_are_utc(tmp_path):
@@ -162,7 +164,8 @@ def test_a_new_column_in_a_later_export_appears_in_the_change_table(tmp_path):
     load(tmp_path, [record(1), record(2)], gid="1", name="1.json.gz")
     load(tmp_path, [record(1), record(2, extra=[1, 2])], gid="2", name="2.json.gz")
     changes = {(r["_export_gid"], r["__object_id"]): r for r in rows(tmp_path / "lake", "_changes/task")}
-    assert changes[("2", 2)]["extra"] == [1, 2] and changes[("1", 1)]["extra"] is None
+    assert changes[("2", 2)]["extra"] == [1, 2]
+    assert changes[("1", 1)]["extra"] is None
     assert (
         table(tmp_path / "lake", "_changes/task").version() == 1
     )  # one commit: columns added, nothing removed

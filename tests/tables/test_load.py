@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_asana.tables import load_organization_export
 from airflow_provider_asana.tables.naming import table_for_type
+
 from tests.tables.helpers import UTC, assert_round_trip, rows, table, write_lines
 from tests.tables.synthetic import SyntheticOrg
 
@@ -53,7 +54,8 @@ def test_every_record_reads_back_equal_to_its_line(series):
 def test_story_types_share_one_table_and_keep_their_type(series):
     org, root, _ = series
     types = {r["__type"] for r in rows(root, "story")}
-    assert len(types) > 5 and all(t == "Comment" or t.endswith(("Story", "Comment")) for t in types)
+    assert len(types) > 5
+    assert all(t == "Comment" or t.endswith(("Story", "Comment")) for t in types)
     assert not any(p.name.endswith("_comment") or p.name.endswith("_story") for p in root.iterdir())
 
 
@@ -70,7 +72,8 @@ def test_columns_are_the_kinds_own_fields_plus_the_export_columns(series):
     }  # only the kind's own fields, not the union of all kinds
     types = {f.name: f.type for f in pa.schema(table(root, "task").schema().to_arrow())}
     assert types["__creation_time"] == types["completed"] == types["due_date"] == pa.timestamp("us", tz="UTC")
-    assert types["items"] == pa.list_(pa.int64()) and types["name"] == pa.string()
+    assert types["items"] == pa.list_(pa.int64())
+    assert types["name"] == pa.string()
     assert types["recurrence_type"] == pa.string()  # null in every record: stored as text
 
 
@@ -95,7 +98,8 @@ def test_changes_equal_the_ground_truth_export_after_export(series):
             for oid, row in got.items():
                 source = (previous if row["_change_type"] == "delete" else current)[name]
                 record = next(r for r in source if r["__object_id"] == oid)
-                assert row["__type"] == record["__type"] and row.get("text") == record.get("text")
+                assert row["__type"] == record["__type"]
+                assert row.get("text") == record.get("text")
                 assert row["_export_gid"] == f"gid-{k}"
     assert any(result["tables"]["task"]["updated"] for result in results[1:])
 
@@ -106,7 +110,8 @@ def test_a_trashed_object_is_an_update(series):
         r for name in ("task", "story") for r in rows(root, f"_changes/{name}")
         if r["__trashed_at"] is not None and r["_export_gid"] != "gid-0"
     ]  # fmt: skip
-    assert trashed_changes and {r["_change_type"] for r in trashed_changes} <= {"update", "insert"}
+    assert trashed_changes
+    assert {r["_change_type"] for r in trashed_changes} <= {"update", "insert"}
 
 
 def test_each_export_is_one_version_and_exports_names_them(series):
@@ -116,7 +121,8 @@ def test_each_export_is_one_version_and_exports_names_them(series):
     for export, result in zip(exports, results):
         versions = {t["table"]: t["version"] for t in export["tables"]}
         assert versions == {name: t["version"] for name, t in result["tables"].items()}
-        assert export["source_sha256"] == result["source_sha256"] and len(export["source_sha256"]) == 64
+        assert export["source_sha256"] == result["source_sha256"]
+        assert len(export["source_sha256"]) == 64
         assert versions["task"] == int(export["export_gid"][-1])  # one version per export
         task = table(root, "task", versions["task"]).to_pyarrow_table()
         assert set(task.column("_export_gid").to_pylist()) == {export["export_gid"]}

@@ -18,6 +18,7 @@ from deltalake import DeltaTable
 
 from airflow_provider_asana.tables import load_organization_export
 from airflow_provider_asana.tables.storage import resolve_tables_root
+
 from tests.tables.synthetic import SyntheticOrg, snake_table
 from tests.transfers.download_support import s3_bucket
 
@@ -155,4 +156,5 @@ def test_a_load_killed_while_committing_on_s3_is_undone_by_the_next_load(s3, tmp
     assert read("asset").history(1)[0]["operation"] == "RESTORE"
     assert journals(s3) == []
     result = load_organization_export(export, ROOT, export_gid="g1")
-    assert result["already_loaded"] is False and result["tables"]["asset"]["version"] == 3
+    assert result["already_loaded"] is False
+    assert result["tables"]["asset"]["version"] == 3
