@@ -121,11 +121,12 @@ def compute_changes(
             TO {_sql_list([deletes])[1:-1]} (FORMAT parquet)
             """
         )
-        inserted, updated = con.execute(
-            "SELECT count(*) FILTER (NOT existed), count(*) FILTER (existed) "
+        counts = con.execute(
+            "SELECT count(*) FILTER (NOT existed), count(*) FILTER (existed), "
+            f"(SELECT count(*) FROM read_parquet({_sql_list([deletes])})) "
             f"FROM read_parquet({_sql_list([upserts])})"
         ).fetchone()
-        (deleted,) = con.execute(f"SELECT count(*) FROM read_parquet({_sql_list([deletes])})").fetchone()
+        inserted, updated, deleted = counts if counts else (0, 0, 0)
     finally:
         con.close()
     return ChangeSet(

@@ -16,6 +16,7 @@ fields as strings, so no text is ever rewritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,7 @@ class ParsedChunk:
     misrouted: list[tuple[int, bytes, str]] = field(default_factory=list)
 
 
-def parse_chunk(data: bytes, lines: list[bytes], numbers: list[int], table_name: str) -> ParsedChunk:
+def parse_chunk(data: bytes, lines: list[bytes], numbers: Sequence[int], table_name: str) -> ParsedChunk:
     r"""
     Parse one chunk of lines of one table.
 
@@ -188,7 +189,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _read_slow(lines: list[bytes], numbers: list[int], table_name: str) -> ParsedChunk:
+def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str) -> ParsedChunk:
     records: list[dict[str, Any]] = []
     kept: list[int] = []
     bad: list[BadLine] = []

@@ -58,11 +58,11 @@ class TableLoad:
         self.load, self.name, self.staged = load, name, staged
         self.previous, self.previous_changes = previous, previous_changes
         self.result: Any = None
-        self.snapshot_files: DataFiles | None = None
+        self.snapshot_files = DataFiles()
         self.change_files: list[DataFiles] = []
         self.change_mode = "append"
-        self.schema: pa.Schema | None = None
-        self.change_schema: pa.Schema | None = None
+        self.schema = pa.schema([])
+        self.change_schema = pa.schema([])
         self._previous_rows = previous.count() if previous is not None else 0
         self.workdir = os.path.join(load.work, "tables", name)
 
@@ -302,14 +302,14 @@ class TableLoad:
         table_schema = pa.schema(list(self.change_schema) + [pa.field(CHANGE_TYPE, pa.string())])
         relative = changes_table(self.name)
         if files.actions or self.change_mode != "append":
-            options = {"mode": "append", "partition_filters": None}
+            mode, partition_filters = "append", None
             if self.change_mode == "evolve":  # add the new columns, remove nothing
-                options = {"mode": "overwrite", "partition_filters": [(CHANGE_TYPE, "=", "__no_partition__")]}
+                mode, partition_filters = "overwrite", [(CHANGE_TYPE, "=", "__no_partition__")]
             elif self.change_mode == "rewrite":
-                options = {"mode": "overwrite", "partition_filters": None}
+                mode = "overwrite"
             result.changes_version = commit(
                 load.root, relative, files, table_schema, partition_by=[CHANGE_TYPE],
-                load_id=load.load_id, export_gid=load.export_gid, **options,
+                load_id=load.load_id, export_gid=load.export_gid, mode=mode, partition_filters=partition_filters,
             )  # fmt: skip
         elif self.previous_changes is not None:
             result.changes_version = self.previous_changes.version()

@@ -8,7 +8,6 @@ import hashlib
 import os
 import queue
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,10 +57,8 @@ def open_source(source: Any) -> Iterator[SourceFile]:
         except FileNotFoundError:
             raise ExportFileError(f"source {str(source)!r}: no such file; pass the landed .json.gz") from None
         with stream:
-            modified = datetime.datetime.fromtimestamp(
-                os.fstat(stream.fileno()).st_mtime, datetime.timezone.utc
-            )
-            yield SourceFile(str(source), stream, modified)
+            mtime = datetime.datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, datetime.timezone.utc)
+            yield SourceFile(str(source), stream, mtime)
         return
     from airflow.sdk import ObjectStoragePath
 
@@ -69,7 +66,7 @@ def open_source(source: Any) -> Iterator[SourceFile]:
     name = str(source)
     if not path.exists():
         raise ExportFileError(f"source {name!r}: no such object; pass the landed .json.gz")
-    modified = None
+    modified: datetime.datetime | None = None
     # a store without modification times: the caller falls back to the load time
     with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError, OSError):
         modified = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
@@ -100,7 +97,7 @@ def inflate(source: SourceFile, digest: Any) -> Iterator[bytes]:
                 inflater = isal_zlib.decompressobj(31)
             try:
                 out = inflater.decompress(data, BLOCK_BYTES)
-            except (isal_zlib.error, zlib.error) as exc:
+            except Exception as exc:  # isal's IsalError: the stream is corrupt
                 raise ExportFileError(
                     f"source {source.name!r} is not a valid gzip file "
                     f"(at compressed byte {consumed:,}): {exc}. "

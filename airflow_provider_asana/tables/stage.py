@@ -15,7 +15,7 @@ import json
 import os
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -277,7 +277,7 @@ class Stager:
 
 
 def _stage_chunk(
-    table: str, lines: list[bytes], numbers: array, path: str
+    table: str, lines: list[bytes], numbers: Sequence[int], path: str
 ) -> tuple[ParsedChunk, tuple[str, StagedChunk] | None]:
     """Parse one chunk and write it to ``path`` (in a parse thread)."""
     parsed = parse_chunk(b"\n".join(lines), lines, numbers, table)
