@@ -278,8 +278,8 @@ def _seconds(task: BaseOperator, name: str, value: Any, *, positive: bool) -> fl
     ):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(
-            f"{type(task).__name__}(task_id={task.task_id!r}): {name} must be seconds {bound} or a timedelta, "
-            f"got {value!r}."
+            f"{type(task).__name__}(task_id={task.task_id!r}): {name} must be seconds {bound} or a "
+            f"timedelta, got {value!r}."
         )
     return float(seconds)
 

@@ -93,20 +93,21 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
         self._deadline: float | None = None
 
     def _start_trigger_args(self) -> StartTriggerArgs:
-        """Build the trigger the scheduler starts this task in: fixed at parse time, so only literals will do."""
+        """Build the trigger the scheduler starts this task in: fixed at parse time, so only from literals."""
         where = f"{type(self).__name__}(task_id={self.task_id!r})"
         if not self.deferrable:
             raise ValueError(
-                f"{where}: start_from_trigger=True needs deferrable=True (it starts the wait on the triggerer)."
+                f"{where}: start_from_trigger=True needs deferrable=True (it starts the wait on the "
+                "triggerer)."
             )
         for name in ("export_gid", "asana_conn_id"):
             value = getattr(self, name)
             if not isinstance(value, str) or any(marker in value for marker in _TEMPLATE_MARKERS):
                 raise ValueError(
-                    f"{where}: start_from_trigger=True needs {name} as a literal string, got {value!r}. Airflow "
-                    "passes a task's start-from-trigger arguments as parsed, without rendering templates or "
-                    "pulling XComs. Pass the value itself, or leave start_from_trigger=False: the first check "
-                    "then runs on a worker, which renders it."
+                    f"{where}: start_from_trigger=True needs {name} as a literal string, got {value!r}. "
+                    "Airflow passes a task's start-from-trigger arguments as parsed, without rendering "
+                    "templates or pulling XComs. Pass the value itself, or leave start_from_trigger=False: "
+                    "the first check then runs on a worker, which renders it."
                 )
         if not self.export_gid.isdigit():
             raise ValueError(

@@ -52,7 +52,7 @@ def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] |
 
 def validate_event(event: Any, resumed: str) -> dict[str, Any]:
     """
-    Check an event a task resumed with; return it with ``message`` a string and ``status_code`` an int or None.
+    Check the event a task resumed with; return it with ``message`` a str and ``status_code`` an int or None.
 
     :param resumed: The class of the task that resumed, for the message.
     :raises AirflowException: the event is not one this trigger yields.

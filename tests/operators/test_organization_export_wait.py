@@ -1,4 +1,4 @@
-"""Submit and wait in one task: ``wait_for_completion=True``, deferrable or polling, with the sensor's rules."""
+"""Submit and wait in one task (``wait_for_completion=True``), deferrable or polling, as the sensor."""
 
 from __future__ import annotations
 

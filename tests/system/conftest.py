@@ -166,7 +166,7 @@ def task_states(dag_id: str, run_id: str) -> dict[str, str]:
 
 
 def deferred_export_gids(since: datetime) -> set[str | None]:
-    """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
+    """Export gids of the AsanaOrganizationExportTriggers that deferrals wrote to the trigger table since then."""
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
     from sqlalchemy import select

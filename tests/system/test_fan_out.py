@@ -49,16 +49,17 @@ def test_plan_one_token_for_several_or_one_connection_each(example_dags, monkeyp
         ["1200000000000001", {"organization_gid": "1200000000000004", "asana_conn_id": "asana_second"}],
     )
     lake = "s3://aws_default@lake/raw/asana"
+    name = "date=2026-01-15/organization_export.json.gz"
     assert planned == [
         {
             "organization_gid": "1200000000000001",
             "asana_conn_id": "asana_default",
-            "destination": f"{lake}/organization=1200000000000001/date=2026-01-15/organization_export.json.gz",
+            "destination": f"{lake}/organization=1200000000000001/{name}",
         },
         {
             "organization_gid": "1200000000000004",
             "asana_conn_id": "asana_second",
-            "destination": f"{lake}/organization=1200000000000004/date=2026-01-15/organization_export.json.gz",
+            "destination": f"{lake}/organization=1200000000000004/{name}",
         },
     ]
 
