@@ -1,4 +1,4 @@
-"""Operator that asks Asana to start an organization export."""
+"""Operator that asks Asana to start an organization export, and optionally waits for it to finish."""
 
 from __future__ import annotations
 

@@ -40,9 +40,9 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
     """
     Wait until an Asana organization export is ``finished``; return its gid.
 
-    For an export started elsewhere (another Dag, a script): to start one and wait for it in one task,
-    use :class:`~airflow_provider_asana.operators.organization_export.AsanaCreateOrganizationExportOperator`
-    with ``wait_for_completion=True``.
+    Use it for an export started elsewhere (another Dag, a script). To start an export and wait for it in
+    one task, use ``AsanaCreateOrganizationExportOperator(wait_for_completion=True)``
+    (:mod:`airflow_provider_asana.operators.organization_export`).
 
     Keeps waiting on ``pending`` and ``started``. Two kinds of failure are told apart:
 
@@ -105,9 +105,10 @@ class AsanaOrganizationExportSensor(BaseSensorOperator):
             if not isinstance(value, str) or any(marker in value for marker in _TEMPLATE_MARKERS):
                 raise ValueError(
                     f"{where}: start_from_trigger=True needs {name} as a literal string, got {value!r}. "
-                    "Airflow passes a task's start-from-trigger arguments as parsed, without rendering "
-                    "templates or pulling XComs. Pass the value itself, or leave start_from_trigger=False: "
-                    "the first check then runs on a worker, which renders it."
+                    "Airflow takes a task's start-from-trigger arguments as they are when the Dag is parsed "
+                    "(the scheduler renders no template and pulls no XCom for them). Pass the value itself, "
+                    "or leave start_from_trigger=False: the first check then runs on a worker, which "
+                    "renders it."
                 )
         if not self.export_gid.isdigit():
             raise ValueError(

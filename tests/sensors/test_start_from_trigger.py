@@ -63,7 +63,7 @@ def test_needs_deferrable():
 def test_refuses_templates_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=f"needs {name} as a literal string") as refused:
         _sensor(**kwargs)
-    assert "without rendering templates or pulling XComs" in str(refused.value)
+    assert "the scheduler renders no template and pulls no XCom" in str(refused.value)
     assert "leave start_from_trigger=False" in str(refused.value)
 
 
