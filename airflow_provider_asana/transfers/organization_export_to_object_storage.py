@@ -11,6 +11,7 @@ from airflow.sdk.definitions.asset import AssetRef
 from airflow_provider_asana.download import Destination, download_file, report_lineage
 from airflow_provider_asana.gids import validate_gid
 from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
+from airflow_provider_asana.transfers.landing import as_bool as _as_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -88,13 +89,3 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
             if isinstance(outlet, (Asset, AssetRef)):
                 context["outlet_events"][outlet].extra = dict(extra)
         return result
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    """Read a bool, or the text a template renders a bool to."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(f"{name} must be True or False (or a template rendering 'true'/'false'); got {value!r}.")
