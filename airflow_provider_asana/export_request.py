@@ -64,9 +64,15 @@ def normalize_export_request_parameters(parameters: Any) -> list[dict[str, Any]]
             f"{where} must be a list of parameters, got one dict: wrap it in a list, e.g. [{dict(parameters)!r}]."
         )
     if isinstance(parameters, (str, bytes)) or not isinstance(parameters, Sequence) or not parameters:
+        text = (
+            " A template renders text: write the list in the Dag and template the values inside it, or give "
+            "the Dag render_template_as_native_obj=True."
+            if isinstance(parameters, str)
+            else ""
+        )
         raise ValueError(
             f"{where} must be a non-empty list of dicts, one per resource type to export, e.g. {_EXAMPLE}; "
-            f"got {parameters!r}."
+            f"got {parameters!r}.{text}"
         )
     return [_parameter(parameter, f"{where}[{i}]") for i, parameter in enumerate(parameters)]
 
