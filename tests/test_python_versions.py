@@ -12,6 +12,7 @@ import json
 import re
 import ssl
 import sys
+from importlib.metadata import metadata
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,22 @@ def test_every_source_file_parses_on_this_python_and_the_oldest():
         except SyntaxError as e:
             errors.append(f"{path.relative_to(REPO)}:{e.lineno}: {e.msg}")
     assert not errors, f"not valid on Python {sys.version_info[0]}.{sys.version_info[1]}: {errors}"
+
+
+def test_package_metadata_claims_exactly_the_pythons_with_constraints():
+    """``requires-python`` and the classifiers name the Pythons that have a constraints file, no other."""
+    from packaging.specifiers import SpecifierSet
+
+    meta = metadata("airflow-provider-asana")
+    requires = SpecifierSet(meta["Requires-Python"])
+    admitted = [(3, minor) for minor in range(0, 30) if requires.contains(f"3.{minor}.0")]
+    classified = sorted(
+        tuple(int(part) for part in c.rsplit(" ", 1)[1].split("."))
+        for c in meta.get_all("Classifier") or []
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    )
+    assert admitted == classified == pythons_with_constraints()
+    assert sys.version_info[:2] in classified
 
 
 def test_triggers_verify_tls_like_workers():
