@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml 2>/dev/nul
 # TESTS=fast: every test but tests/system (the example Dags run through dag.test() and the Airflow CLI);
 # anything else is passed to pytest as it is (paths, -k ...).
 TESTS ?=
-PYTEST_ARGS := $(if $(filter fast,$(TESTS)),--ignore=tests/system $(filter-out fast,$(TESTS)),$(TESTS))
+TEST_SELECTION := $(if $(filter fast,$(TESTS)),--ignore=tests/system $(filter-out fast,$(TESTS)),$(TESTS))
 
 .PHONY: install test demo bench system-test constraints clean
 
@@ -34,7 +34,7 @@ $(STAMP): $(wildcard $(CONSTRAINTS)) pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider $(TEST_SELECTION)
 
 demo: install
 	$(PY) -m airflow_provider_asana.emulator.demo
