@@ -12,6 +12,7 @@ import json
 import re
 import ssl
 import sys
+import warnings
 from importlib.metadata import metadata
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def test_every_source_file_parses_on_this_python_and_the_oldest():
     """
     No syntax newer than the oldest tested Python: 3.12's f-strings (quotes reused inside), 3.12's generics
     and ``type`` statements, 3.11's ``except*`` fail on 3.10, in files the fast tests may never import.
+    Nor any compile-time warning: an invalid escape such as ``"\\d"`` warns only when asked before 3.12, and
+    at every import (``SyntaxWarning``) from 3.12 on.
 
     Parsed with this Python, and with ``feature_version`` set to the oldest (best effort: not every newer
     feature is caught that way, which is why this runs on each Python).
@@ -60,7 +63,9 @@ def test_every_source_file_parses_on_this_python_and_the_oldest():
     for path in sources:
         text = path.read_text(encoding="utf-8")
         try:
-            compile(text, str(path), "exec", dont_inherit=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a warning while compiling becomes a SyntaxError
+                compile(text, str(path), "exec", dont_inherit=True)
             ast.parse(text, str(path), feature_version=oldest)
         except SyntaxError as e:
             errors.append(f"{path.relative_to(REPO)}:{e.lineno}: {e.msg}")
