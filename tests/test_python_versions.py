@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import ssl
 import sys
@@ -21,7 +22,20 @@ import pytest
 from airflow_provider_asana.states import OrganizationExportState
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCE_DIRS = ("airflow_provider_asana", "example_dags", "tests", "benchmarks")
+#: Folders that hold no source of the project: venvs (.venv, .venv-3.X) and other hidden ones are skipped too.
+NOT_SOURCE = {"build", "dist", "__pycache__"}
+
+
+def source_files() -> list[Path]:
+    """Every ``.py`` file of the repository: package, example Dags, tests, tools."""
+    found = []
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [
+            name for name in subfolders
+            if not name.startswith(".") and name not in NOT_SOURCE and not name.endswith(".egg-info")
+        ]  # fmt: skip
+        found += [Path(folder, name) for name in files if name.endswith(".py")]
+    return sorted(found)
 
 
 def pythons_with_constraints() -> list[tuple[int, int]]:
@@ -56,7 +70,7 @@ def test_every_source_file_parses_on_this_python_and_the_oldest():
     Parsed with this Python, and with ``feature_version`` set to the oldest (best effort: not every newer
     feature is caught that way, which is why this runs on each Python).
     """
-    sources = sorted(path for folder in SOURCE_DIRS for path in (REPO / folder).rglob("*.py"))
+    sources = source_files()
     assert len(sources) > 50, sources
     oldest = pythons_with_constraints()[0]
     errors = []
