@@ -116,8 +116,10 @@ def test_read_timeout_mid_body_resumes_with_range(start, dest):
 
 
 def test_url_expiring_during_the_download_is_refreshed(start, dest):
-    emu, hook, gid = start(export_size=MIB, url_ttl=0.4)
-    emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=0.8)
+    # A TTL that outlives the first request's start even on a loaded machine (a garbage collection in a big
+    # test process can take half a second), and a stall that outlives the TTL.
+    emu, hook, gid = start(export_size=MIB, url_ttl=1.5)
+    emu.set_faults(drop_download=1, drop_after_bytes=300_000, drop_stall=2.0)
 
     hook.download_organization_export(gid, dest)
 
