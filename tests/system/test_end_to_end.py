@@ -95,6 +95,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
                 "bytes": landed["bytes"],
                 "sha256": landed["sha256"],
                 "uri": landed["uri"],
+                "created_at": emu.exports[gid]["created_at"],
+                "organization_gid": emu.organization_gid,
             },
         }
     ]
