@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_asana.tables.errors import TablesRootError
 
@@ -99,7 +99,9 @@ def table_location(tables_root: Any, table: str) -> str:
     :param tables_root: as for :func:`resolve_tables_root`.
     """
     uri, scheme, _, _ = _locate(tables_root)
-    root = Path(uri).as_uri() if scheme is None else uri
+    # A local path as the file URI people write: only what a URI path cannot hold is escaped (a space, ...),
+    # not the "=" of a partition folder (Path.as_uri escapes it).
+    root = "file://" + quote(Path(uri).as_posix(), safe="/!$&'()*+,;=:@~") if scheme is None else uri
     return f"{root.rstrip('/')}/{table}"
 
 

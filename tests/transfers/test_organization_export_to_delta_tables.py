@@ -70,7 +70,7 @@ def test_loads_the_export_and_emits_one_event_per_table_on_each_alias(landed, tm
     by_table = alias_events(events, tables)
     assert set(by_table) == {"team", "task", "story"}
     uri, extra = by_table["task"]
-    assert uri == f"{lake.as_uri()}/task"
+    assert uri == f"file://{lake}/task"
     assert set(extra) == TABLE_EVENT_KEYS
     assert extra == {
         "export_gid": EXPORT_GID,
@@ -97,7 +97,7 @@ def test_an_asset_outlet_gets_the_whole_load(landed, tmp_path):
         "rejected": 0,
     }
     assert extra["source_sha256"] == result["source_sha256"]
-    assert extra["tables_root"] == lake.as_uri()
+    assert extra["tables_root"] == f"file://{lake}"
     assert extra["tables"]["story"]["rows"] == 1
     assert extra["tables"]["task"]["inserted"] == 2
     assert "seconds" not in extra["tables"]["task"]  # timings differ between tries; events must not
@@ -213,6 +213,10 @@ def test_a_bad_line_fails_the_task_naming_the_line(tmp_path):
         ("gs://gcp@bucket/asana", "gs://bucket/asana/task"),
         ("/data/lake/asana", "file:///data/lake/asana/task"),
         ("file:///data/lake/asana", "file:///data/lake/asana/task"),
+        (
+            "/data/lake/asana/organization=1/my tables",
+            "file:///data/lake/asana/organization=1/my%20tables/task",
+        ),
     ],
 )
 def test_a_tables_event_names_the_table_without_the_connection(tables_root, expected):
