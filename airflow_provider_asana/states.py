@@ -35,3 +35,8 @@ def describe_unknown_state(export_gid: str, state: object) -> str:
         return f"Asana organization export {export_gid} was returned without a state."
     known = ", ".join(s.value for s in OrganizationExportState)
     return f"Asana organization export {export_gid} reported an unknown state {state!r} (known: {known})."
+
+
+def describe_still_running(export_gid: str, state: object) -> str:
+    """Describe an export still running when a wait for it reached its deadline."""
+    return f"Asana organization export {export_gid} was still {state!r} at the deadline."

@@ -4,8 +4,8 @@ Land a daily Asana organization export in a data lake, then report on it from an
 Two Dags live in this file:
 
 ``asana_organization_export_to_lake`` (``@daily``)
-    ``create`` starts an organization export, ``wait`` waits for it on the triggerer (deferrable: no
-    worker slot is held for the minutes to hours an export takes), ``land`` streams the gzip into object
+    ``create`` starts an organization export and waits for it on the triggerer (deferrable: no worker
+    slot is held for the minutes to hours an export takes), ``land`` streams the gzip into object
     storage under a ``date=`` partition and emits an event on the ``asana_organization_export`` asset
     whose extra carries ``{"export_gid", "bytes", "sha256", "uri"}``.
 
@@ -32,7 +32,6 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Asset, task
 
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
@@ -45,8 +44,8 @@ from airflow_provider_asana.transfers.organization_export_to_object_storage impo
 ASANA_EXPORT_ASSET = Asset(name="asana_organization_export", uri="x-asana://organization-export")
 
 ASANA_CONN_ID = "asana_default"
-#: Seconds between state checks (the sensor's first poke, then the trigger's polls).
-POKE_INTERVAL = float(os.environ.get("ASANA_EXAMPLE_POKE_INTERVAL", "120"))
+#: Seconds between the trigger's checks of the export's state.
+POLL_INTERVAL = float(os.environ.get("ASANA_EXAMPLE_POKE_INTERVAL", "120"))
 
 #: The organization: Variable ``asana_organization_gid``, else the connection's ``workspace`` extra (or its
 #: older ``extra__asana__workspace`` spelling). Rendered at run time, in each task that uses it; the
@@ -76,22 +75,19 @@ with DAG(
         task_id="create",
         organization_gid=ORGANIZATION_GID,
         asana_conn_id=ASANA_CONN_ID,
-        # A retry re-attaches to the export an earlier try started (while it is pending/started). A try
-        # whose create request got no clear answer fails without retries: clear the task to start anew.
+        # Start the export and wait in this task until it is finished, on the triggerer: no worker slot is
+        # held while Asana works. Returns the export gid.
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=12),
+        # A retry re-attaches to the export an earlier try started while it runs, or replaces one that
+        # ended in error. A try whose create request got no clear answer fails without retries: clear the
+        # task to start anew.
         retries=2,
         retry_delay=timedelta(minutes=5),
     )
     # [END howto_operator_asana_create_organization_export]
-    # [START howto_sensor_asana_organization_export]
-    wait = AsanaOrganizationExportSensor(
-        task_id="wait",
-        export_gid=create.output,
-        asana_conn_id=ASANA_CONN_ID,
-        deferrable=True,
-        poke_interval=POKE_INTERVAL,
-        timeout=timedelta(hours=12).total_seconds(),
-    )
-    # [END howto_sensor_asana_organization_export]
     # [START howto_transfer_asana_organization_export_to_object_storage]
     # overwrite=True: the object key is a function of the logical date only, so re-running a date (a clear,
     # a retry after the file landed, a backfill) replaces that date's partition atomically instead of
@@ -99,7 +95,7 @@ with DAG(
     # today's snapshot under that date.
     land = AsanaOrganizationExportToObjectStorageOperator(
         task_id="land",
-        export_gid=wait.output,
+        export_gid=create.output,
         destination=(
             f"{LAKE_ROOT}/asana/organization={ORGANIZATION_GID}/date={{{{ ds }}}}/organization_export.json.gz"
         ),

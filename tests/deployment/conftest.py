@@ -135,7 +135,7 @@ def lake_daily_run_done(deployment: Context) -> None:
 @pytest.fixture
 def sweep_material(deployment: Context) -> None:
     """
-    What the security sweep needs to prove something: a trigger row captured while a sensor was deferred
+    What the security sweep needs to prove something: a trigger row captured while a task was deferred
     and at least :data:`MIN_TASK_LOGS` task logs. After the other scenarios there is; run alone (``-k``),
     this makes on-demand runs until there is.
     """

@@ -33,11 +33,19 @@ def test_dagbag_has_the_example_dags_and_no_import_errors(system_env):
         assert "asana" in dag.tags
 
 
+def _assert_waits_in_one_task(create) -> None:
+    """The one-task form: create starts the export and waits for it on the triggerer."""
+    assert create.wait_for_completion is True
+    assert create.deferrable is True
+    assert create.poll_interval == 1.0  # ASANA_EXAMPLE_POKE_INTERVAL from the system-test environment
+    assert create.timeout == timedelta(hours=12).total_seconds()
+    assert create.retries >= 1
+
+
 def test_lake_dag_tasks_and_wiring(example_dags):
     from airflow.sdk import Asset
 
     from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-    from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
     from airflow_provider_asana.transfers.organization_export_to_object_storage import (
         AsanaOrganizationExportToObjectStorageOperator,
     )
@@ -46,29 +54,24 @@ def test_lake_dag_tasks_and_wiring(example_dags):
     assert dag.catchup is False
     assert dag.start_date is not None
     assert dag.schedule == "@daily"
-    create, wait, land = (dag.get_task(t) for t in ("create", "wait", "land"))
-    assert {t.task_id for t in dag.tasks} == {"create", "wait", "land"}
+    create, land = (dag.get_task(t) for t in ("create", "land"))
+    assert {t.task_id for t in dag.tasks} == {"create", "land"}
     assert type(create) is AsanaCreateOrganizationExportOperator
-    assert type(wait) is AsanaOrganizationExportSensor
     assert type(land) is AsanaOrganizationExportToObjectStorageOperator
-    assert create.downstream_task_ids == {"wait"}
-    assert wait.downstream_task_ids == {"land"}
+    assert create.downstream_task_ids == {"land"}
+    _assert_waits_in_one_task(create)
 
     # Everything that needs the outside world is a template, rendered at run time.
     assert "var.value.get('asana_organization_gid'" in create.organization_gid
     assert "extra_dejson" in create.organization_gid
     assert "{{ ds }}" in land.destination
     assert "asana_lake_root" in land.destination
-    assert wait.deferrable is True
-    assert wait.poke_interval == 1.0  # ASANA_EXAMPLE_POKE_INTERVAL from the system-test environment
-    assert wait.timeout == timedelta(hours=12).total_seconds()
     assert land.overwrite is True
     assert land.verify_gzip is True
     assert land.retries >= 1
 
     assert land.outlets == [Asset(name=ASSET_NAME, uri="x-asana://organization-export")]
     assert create.outlets == []
-    assert wait.outlets == []
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,6 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
 
 def test_on_demand_dag_params_and_tasks(example_dags):
     from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-    from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
     from airflow_provider_asana.transfers.organization_export_to_object_storage import (
         AsanaOrganizationExportToObjectStorageOperator,
     )
@@ -190,17 +192,17 @@ def test_on_demand_dag_params_and_tasks(example_dags):
     assert verify.schema["type"] == "boolean"
     assert verify.value is True
 
-    create, wait, land = (dag.get_task(t) for t in ("create", "wait", "land"))
+    create, land = (dag.get_task(t) for t in ("create", "land"))
+    assert {t.task_id for t in dag.tasks} == {"create", "land"}
     assert type(create) is AsanaCreateOrganizationExportOperator
-    assert type(wait) is AsanaOrganizationExportSensor
-    assert wait.deferrable is True
+    _assert_waits_in_one_task(create)
     assert isinstance(land, AsanaOrganizationExportToObjectStorageOperator)
     assert create.organization_gid == "{{ params.organization_gid }}"
     assert "params.destination" in land.destination
+    assert "xcom_pull(task_ids='create')" in land.destination
     assert land.overwrite is False  # one file per export gid: nothing to overwrite
     assert land.outlets == []  # on-demand exports do not feed the lake's report
-    assert create.downstream_task_ids == {"wait"}
-    assert wait.downstream_task_ids == {"land"}
+    assert create.downstream_task_ids == {"land"}
 
 
 # -- parse-time purity ---------------------------------------------------------------------------------
@@ -331,9 +333,8 @@ def test_parsing_survives_a_broken_connection_and_variables(path, system_env, mo
     assert bag.dag_ids
 
 
-def test_poke_interval_defaults_to_asanas_few_minutes(monkeypatch):
+def test_poll_interval_defaults_to_asanas_few_minutes(monkeypatch):
     monkeypatch.delenv("ASANA_EXAMPLE_POKE_INTERVAL", raising=False)
     for path in DAG_FILES:
         module = _import_dag_file(path)
-        if hasattr(module, "POKE_INTERVAL"):
-            assert module.POKE_INTERVAL == 120.0, path.name
+        assert module.POLL_INTERVAL == 120.0, path.name
