@@ -236,7 +236,12 @@ def demo(repo: Path) -> dict[str, Any]:
         "the report's total equals the recomputed total": report.get("records") == sum(counts.values()),
     }
     for number, export in enumerate(exports, start=1):
-        checks.update(check_tables(number, export, demo_dir / "lake"))
+        try:
+            checks.update(check_tables(number, export, demo_dir / "lake"))
+        except (OSError, KeyError, ValueError) as e:  # a missing table or a result without its keys
+            raise DemoError(
+                f"checking the lake tables of export {number} failed: {type(e).__name__}: {e}"
+            ) from e
     return {
         "path": path,
         "size": size,
