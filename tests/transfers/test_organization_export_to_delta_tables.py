@@ -7,7 +7,7 @@ import pytest
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
-from airflow_provider_asana.tables.errors import BadLineError
+from airflow_provider_asana.tables.errors import BadLineError, ExportFileError
 from airflow_provider_asana.tables.storage import table_location
 from airflow_provider_asana.transfers.organization_export_to_delta_tables import (
     AsanaOrganizationExportToDeltaTablesOperator,
@@ -203,6 +203,17 @@ def test_a_bad_line_fails_the_task_naming_the_line(tmp_path):
 
     with pytest.raises(BadLineError, match="line 2"):
         run(operator(str(landed), str(tmp_path / "lake")))
+
+
+def test_a_missing_source_fails_the_task_naming_it(tmp_path):
+    missing = tmp_path / "date=2026-03-01" / "organization_export.json.gz"
+
+    with pytest.raises(
+        ExportFileError, match=r"source '.*date=2026-03-01/organization_export.json.gz': no such"
+    ):
+        run(operator(str(missing), str(tmp_path / "lake")))
+
+    assert not (tmp_path / "lake" / "_exports").exists()
 
 
 @pytest.mark.parametrize(
