@@ -14,6 +14,11 @@ class OrganizationExportState(str, Enum):
     FINISHED = "finished"
     ERROR = "error"
 
+    def __str__(self) -> str:
+        # As enum.StrEnum (3.11+) does. A plain (str, Enum) formats as "pending" in f-strings on 3.10 but as
+        # "OrganizationExportState.PENDING" from 3.11 on: this gives the value on every Python.
+        return self.value
+
     @classmethod
     def active_states(cls) -> frozenset[OrganizationExportState]:
         return frozenset({cls.PENDING, cls.STARTED})
@@ -34,6 +39,9 @@ class JobStatus(str, Enum):
     IN_PROGRESS = "in_progress"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value  # as OrganizationExportState's
 
     @classmethod
     def active_states(cls) -> frozenset[JobStatus]:
