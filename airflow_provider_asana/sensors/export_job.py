@@ -18,8 +18,9 @@ class AsanaExportJobSensor(BaseAsanaExportSensor):
     Wait until a resource or graph export's job has ``succeeded``; return the job gid.
 
     Use it for a job started elsewhere; to start an export and wait for it in one task, use
-    ``AsanaCreateResourceExportOperator`` or ``AsanaCreateGraphExportOperator`` with
-    ``wait_for_completion=True`` (:mod:`airflow_provider_asana.operators.export_job`). The organization
+    :class:`~airflow_provider_asana.operators.resource_export.AsanaCreateResourceExportOperator` or
+    :class:`~airflow_provider_asana.operators.graph_export.AsanaCreateGraphExportOperator` with
+    ``wait_for_completion=True``. The organization
     export sensor's rules, on the job's ``status``: it keeps waiting on ``not_started`` and ``in_progress``;
     a ``failed`` job raises :class:`~airflow_provider_asana.exceptions.AsanaExportFailedError` (start a new
     export); a failure to ask Asana, or a status this provider does not know, raises
