@@ -13,6 +13,11 @@ class OrganizationExportState(str, Enum):
     FINISHED = "finished"
     ERROR = "error"
 
+    def __str__(self) -> str:
+        # As enum.StrEnum (3.11+) does. A plain (str, Enum) formats as "pending" in f-strings on 3.10 but as
+        # "OrganizationExportState.PENDING" from 3.11 on: this gives the value on every Python.
+        return self.value
+
     @classmethod
     def active_states(cls) -> frozenset[OrganizationExportState]:
         return frozenset({cls.PENDING, cls.STARTED})

@@ -1,17 +1,23 @@
 """
-Land a daily Asana organization export in a data lake, then report on it from an asset-triggered Dag.
+Land a daily Asana organization export in a lake; asset-triggered Dags report on it and load it into tables.
 
-Two Dags live in this file:
+Three Dags live in this file:
 
 ``asana_organization_export_to_lake`` (``@daily``)
     ``create`` starts an organization export and waits for it on the triggerer (deferrable: no worker
     slot is held for the minutes to hours an export takes), ``land`` streams the gzip into object
     storage under a ``date=`` partition and emits an event on the ``asana_organization_export`` asset
-    whose extra carries ``{"export_gid", "bytes", "sha256", "uri"}``.
+    whose extra carries the transfer's result: ``{"uri", "bytes", "sha256", "export_gid", "created_at",
+    "organization_gid"}``.
 
 ``asana_organization_export_report`` (scheduled on that asset)
     Finds the landed file from the newest asset event, streams it through gzip and counts the records
     per ``__type``.
+
+``asana_organization_export_to_tables`` (scheduled on that asset)
+    Loads the landed file into Delta Lake tables under ``<lake root>/asana/organization=<gid>/tables``, one
+    per record kind, with the objects inserted, updated and deleted since the previous export, and emits
+    one event per table through the ``asana_organization_tables`` asset alias.
 
 Configuration, all read at run time through templates (parsing this file does no I/O and looks up no
 connection or Variable):
@@ -28,10 +34,14 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, AssetAlias, task
 
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
+from airflow_provider_asana.transfers.organization_export_to_delta_tables import (
+    AsanaOrganizationExportToDeltaTablesOperator,
+)
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
@@ -111,6 +121,32 @@ with DAG(
 
 
 # [START howto_dag_asana_organization_export_report]
+def landed_export(context: Any) -> dict[str, Any]:
+    """
+    Return the extra of the landing event a run is about: ``{"uri", "export_gid", "created_at", ...}``.
+
+    Scheduled on the asset: the newest of the events that triggered the run. Run by hand (or ``airflow dags
+    test``): the asset's newest event, fetched alone (the task needs ``inlets=[ASANA_EXPORT_ASSET]``).
+    """
+    triggering = context.get("triggering_asset_events") or {}
+    events = list(triggering[ASANA_EXPORT_ASSET]) if ASANA_EXPORT_ASSET in triggering else []
+    if events:
+        event = max(events, key=lambda e: e.timestamp)
+    else:
+        newest = list(context["inlet_events"][ASANA_EXPORT_ASSET].ascending(False).limit(1))
+        if not newest:
+            raise RuntimeError(
+                f"No event on asset {ASANA_EXPORT_ASSET.name!r} yet: run asana_organization_export_to_lake first."
+            )
+        event = newest[0]
+    extra = dict(event.extra or {})
+    if not extra.get("uri"):
+        raise RuntimeError(
+            f"The newest {ASANA_EXPORT_ASSET.name!r} event has no 'uri' in its extra: {extra!r}"
+        )
+    return extra
+
+
 with DAG(
     dag_id="asana_organization_export_report",
     description="Count the records of the newest landed Asana organization export, per __type.",
@@ -136,25 +172,7 @@ records per `__type`. Triggered by hand (or `airflow dags test`) it reports on t
 
         from airflow.sdk import ObjectStoragePath
 
-        triggering = context.get("triggering_asset_events") or {}
-        events = list(triggering[ASANA_EXPORT_ASSET]) if ASANA_EXPORT_ASSET in triggering else []
-        if events:
-            # Scheduled on the asset: the newest of the events that triggered this run.
-            event = max(events, key=lambda e: e.timestamp)
-        else:
-            # Not asset-triggered (run by hand): the newest event of the asset, fetched alone.
-            newest = list(context["inlet_events"][ASANA_EXPORT_ASSET].ascending(False).limit(1))
-            if not newest:
-                raise RuntimeError(
-                    f"No event on asset {ASANA_EXPORT_ASSET.name!r} yet: run asana_organization_export_to_lake first."
-                )
-            event = newest[0]
-        uri = (event.extra or {}).get("uri")
-        if not uri:
-            raise RuntimeError(
-                f"The newest {ASANA_EXPORT_ASSET.name!r} event has no 'uri' in its extra: {event.extra!r}"
-            )
-
+        uri = landed_export(context)["uri"]
         by_type: Counter[str] = Counter()
         with ObjectStoragePath(uri).open("rb") as raw, gzip.open(raw, "rb") as unzipped:
             for number, line in enumerate(unzipped, start=1):
@@ -173,3 +191,60 @@ records per `__type`. Triggered by hand (or `airflow dags test`) it reports on t
 
     count_records()
 # [END howto_dag_asana_organization_export_report]
+
+
+# [START howto_dag_asana_organization_export_to_tables]
+#: One event per table each load writes, on ``Asset(uri=<the table's location>)`` (e.g.
+#: ``s3://my-bucket/raw/asana/organization=<gid>/tables/task``): schedule a Dag on this alias to run after
+#: every load, or on one table's asset.
+ASANA_TABLES = AssetAlias(name="asana_organization_tables")
+
+with DAG(
+    dag_id="asana_organization_export_to_tables",
+    description="Load each landed Asana organization export into Delta Lake tables, with its changes.",
+    schedule=[ASANA_EXPORT_ASSET],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    # One load at a time on a tables root: changes are computed against the export loaded before.
+    max_active_runs=1,
+    tags=["asana", "example"],
+    doc_md="""
+Runs whenever `asana_organization_export_to_lake` lands an export (an event on the
+`asana_organization_export` asset) and loads it into Delta Lake tables under
+`<lake root>/asana/organization=<gid>/tables`: one table per record kind, the objects inserted, updated
+and deleted since the previous export in `_changes/<table>`, one `_exports` row per export. Each table gets
+an event through the `asana_organization_tables` asset alias, its counts in the extra. Triggered by hand
+(or `airflow dags test`) it loads the newest landed export; a retry, or the same export again, writes
+nothing.
+""",
+) as export_to_tables:
+
+    @task(inlets=[ASANA_EXPORT_ASSET], multiple_outputs=True)
+    def landed(**context) -> dict:
+        """The landing event's extra, one XCom per key: ``uri``, ``export_gid``, ``created_at``, ..."""
+        extra = landed_export(context)
+        missing = [key for key in ("export_gid", "created_at", "organization_gid") if not extra.get(key)]
+        if missing:
+            raise RuntimeError(
+                f"The newest {ASANA_EXPORT_ASSET.name!r} event has no {', '.join(missing)} in its extra "
+                "(landed by an older provider?): run asana_organization_export_to_lake again."
+            )
+        return extra
+
+    export = landed()
+    # [START howto_transfer_asana_organization_export_to_delta_tables]
+    load_tables = AsanaOrganizationExportToDeltaTablesOperator(
+        task_id="load_tables",
+        source=export["uri"],
+        tables_root=(
+            f"{LAKE_ROOT}/asana/organization="
+            "{{ ti.xcom_pull(task_ids='landed', key='organization_gid') }}/tables"
+        ),
+        export_gid=export["export_gid"],
+        export_created_at=export["created_at"],
+        outlets=[ASANA_TABLES],
+        retries=2,
+        retry_delay=timedelta(minutes=5),
+    )
+    # [END howto_transfer_asana_organization_export_to_delta_tables]
+# [END howto_dag_asana_organization_export_to_tables]

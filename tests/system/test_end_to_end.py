@@ -63,13 +63,14 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     assert expected.stat().st_size == landed["bytes"] == emu.exports[gid]["size"]
     assert _rendered(LAKE_DAG_ID, run.run_id, "create")["organization_gid"] == emu.organization_gid
     # create deferred at once, without a check on the worker: the state checks were the trigger's two
-    # (pending, then finished: the emulator's polls_to_finish); land then asked for the download URL.
+    # (pending, then finished: the emulator's polls_to_finish); land then asked what the export is (its
+    # created_at and organization, once) and for the download URL.
+    gets = [r.query["opt_fields"][0] for r in emu.requests if r.method == "GET" and r.path.endswith(gid)]
     checks = [
-        r
-        for r in emu.requests
-        if r.method == "GET" and r.path.endswith(gid) and "download_url" not in r.query["opt_fields"][0]
+        fields for fields in gets if "download_url" not in fields and fields != "created_at,organization"
     ]
     assert len(checks) == 2
+    assert gets.count("created_at,organization") == 1
     assert deferred_export_gids(since=started) == {gid}
     # One export started; the download carried no Asana token.
     assert sum(r.method == "POST" for r in emu.requests) == 1
@@ -87,6 +88,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
                 "bytes": landed["bytes"],
                 "sha256": landed["sha256"],
                 "uri": landed["uri"],
+                "created_at": emu.exports[gid]["created_at"],
+                "organization_gid": emu.organization_gid,
             },
         }
     ]
