@@ -47,7 +47,9 @@ def test_date_time_and_user_filters_are_the_specs(spec):
 
 def test_task_only_filters_are_those_the_spec_says_apply_to_tasks_only(spec):
     filters = _schema(spec, "ResourceExportFilters")["properties"]
-    task_only = {name for name, schema in filters.items() if "only applicable to tasks" in schema["description"]}
+    task_only = {
+        name for name, schema in filters.items() if "only applicable to tasks" in schema["description"]
+    }
     assert task_only == set(TASK_USER_FILTERS)
     assert set(FILTERS_BY_RESOURCE_TYPE["task"]) == set(filters)
     assert set(FILTERS_BY_RESOURCE_TYPE["message"]) == set(filters) - task_only
@@ -74,7 +76,9 @@ def test_job_status_is_the_specs_enum_everywhere(spec):
 
 
 def test_job_fields_asked_for_are_fields_the_spec_offers(spec):
-    (opt_fields,) = [p for p in spec["paths"]["/jobs/{job_gid}"]["get"]["parameters"] if p["name"] == "opt_fields"]
+    (opt_fields,) = [
+        p for p in spec["paths"]["/jobs/{job_gid}"]["get"]["parameters"] if p["name"] == "opt_fields"
+    ]
     offered = set(opt_fields["schema"]["items"]["enum"])
     assert set(JOB_FIELDS) <= offered
     assert set(JOB_STATUS_FIELDS) <= offered

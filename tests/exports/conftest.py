@@ -17,7 +17,9 @@ JOB_GID = "1400000000000001"
 EXPORT_GID = "1500000000000001"
 JOB_URL = f"{BASE}/jobs/{JOB_GID}"
 SIGNATURE = "cafef00dsignature42"
-DOWNLOAD_URL = f"https://s3.test/exports/{EXPORT_GID}/export.jsonl.gz?X-Amz-Expires=300&X-Amz-Signature={SIGNATURE}"
+DOWNLOAD_URL = (
+    f"https://s3.test/exports/{EXPORT_GID}/export.jsonl.gz?X-Amz-Expires=300&X-Amz-Signature={SIGNATURE}"
+)
 BODY = gzip.compress(b'{"gid": "1", "resource_type": "task"}\n{"gid": "2", "resource_type": "task"}\n')
 CREATED_AT = "2026-11-29T09:00:00.000Z"
 COMPLETED_AT = "2026-11-29T09:05:00.000Z"
@@ -78,5 +80,6 @@ def calls(rsps, method: str | None = None, url: str | None = None) -> list:
     return [
         c
         for c in rsps.calls
-        if (method is None or c.request.method == method) and (url is None or c.request.url.split("?")[0] == url)
+        if (method is None or c.request.method == method)
+        and (url is None or c.request.url.split("?")[0] == url)
     ]

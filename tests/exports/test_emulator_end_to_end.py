@@ -14,7 +14,9 @@ from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.operators.graph_export import AsanaCreateGraphExportOperator
 from airflow_provider_asana.operators.resource_export import AsanaCreateResourceExportOperator
 from airflow_provider_asana.sensors.export_job import AsanaExportJobSensor
-from airflow_provider_asana.transfers.export_job_to_object_storage import AsanaExportJobToObjectStorageOperator
+from airflow_provider_asana.transfers.export_job_to_object_storage import (
+    AsanaExportJobToObjectStorageOperator,
+)
 from airflow_provider_asana.triggers.export_job import AsanaExportJobTrigger
 
 from tests.conftest import set_asana_connection
@@ -104,7 +106,8 @@ async def test_the_deferrable_create_waits_on_the_triggerer_and_resumes(asana_em
     assert event["message"].startswith(f"Asana resource export job {event['job_gid']} succeeded")
     assert create.resume_execution("execute_complete", {"event": event}, _context(store)) == event["job_gid"]
     asked = [",".join(r.query.get("opt_fields", [])) for r in asana_emulator.requests if r.method == "GET"]
-    assert asked and not any("download_url" in fields for fields in asked)  # a wait never asks for the URL
+    assert asked
+    assert not any("download_url" in fields for fields in asked)  # a wait never asks for the URL
 
 
 @pytest.mark.asyncio

@@ -149,13 +149,22 @@ REFUSED = {
         [{"resource_type": "task", "fields": "name,notes"}],
         r"\[0\]\['fields'\] must be a list of field names, one per item",
     ),
-    "empty fields": ([{"resource_type": "task", "fields": []}], r"\[0\]\['fields'\] is empty.*leave 'fields' out"),
+    "empty fields": (
+        [{"resource_type": "task", "fields": []}],
+        r"\[0\]\['fields'\] is empty.*leave 'fields' out",
+    ),
     "a field with a comma": (
         [{"resource_type": "task", "fields": ["name", "name,notes"]}],
         r"\[0\]\['fields'\]\[1\] must be one field name",
     ),
-    "an empty field": ([{"resource_type": "task", "fields": [""]}], r"\['fields'\]\[0\] must be one field name"),
-    "a field that is not text": ([{"resource_type": "task", "fields": [3]}], r"\['fields'\]\[0\] must be one"),
+    "an empty field": (
+        [{"resource_type": "task", "fields": [""]}],
+        r"\['fields'\]\[0\] must be one field name",
+    ),
+    "a field that is not text": (
+        [{"resource_type": "task", "fields": [3]}],
+        r"\['fields'\]\[0\] must be one",
+    ),
 }
 
 

@@ -137,7 +137,9 @@ def test_no_workspace_anywhere_names_the_argument_and_the_extra(monkeypatch, rsp
 
 def test_an_answer_without_a_job_gid_is_an_api_error(asana_conn, rsps):
     rsps.get(JOB_URL, json={"data": {"resource_type": "job", "status": "succeeded"}})
-    with pytest.raises(AsanaAPIError, match=r"GET /jobs/1400000000000001 answered with a job without a 'gid'"):
+    with pytest.raises(
+        AsanaAPIError, match=r"GET /jobs/1400000000000001 answered with a job without a 'gid'"
+    ):
         AsanaHook().get_job(JOB_GID)
 
 
@@ -201,7 +203,10 @@ def test_a_busy_workspace_past_max_busy_workspace_wait_fails_saying_what_to_do(m
     assert len(rsps.calls) == sleeps.call_count + 1 >= 2
     text = str(raised.value)
     assert raised.value.status_code == 403
-    assert f"Another export of workspace {WORKSPACE} was still in progress after {len(rsps.calls)} attempts" in text
+    assert (
+        f"Another export of workspace {WORKSPACE} was still in progress after {len(rsps.calls)} attempts"
+        in text
+    )
     assert "max_busy_workspace_wait is 30 s" in text
     assert "Airflow pool with one slot" in text
 
@@ -239,7 +244,9 @@ PERMISSION_403 = {
 def test_a_permission_403_is_not_taken_for_a_busy_workspace(monkeypatch, rsps, sleeps, url, method, body):
     _busy_conn(monkeypatch)
     if body is None:
-        rsps.add(method, url, status=403, body="<html><h1>403 Forbidden</h1></html>", content_type="text/html")
+        rsps.add(
+            method, url, status=403, body="<html><h1>403 Forbidden</h1></html>", content_type="text/html"
+        )
     else:
         rsps.add(method, url, status=403, json=body)
     hook = AsanaHook()
@@ -321,11 +328,17 @@ def test_a_corrupt_file_never_lands(asana_conn, rsps, tmp_path):
 @pytest.mark.parametrize(
     ("status", "error", "said"),
     [
-        ("in_progress", AsanaDownloadError, r"Asana resource export job 1400000000000001 has not succeeded yet"),
+        (
+            "in_progress",
+            AsanaDownloadError,
+            r"Asana resource export job 1400000000000001 has not succeeded yet",
+        ),
         ("failed", AsanaExportFailedError, r"resource export job 1400000000000001 ended in status 'failed'"),
     ],
 )
-def test_nothing_is_downloaded_from_a_job_that_has_not_succeeded(asana_conn, rsps, tmp_path, status, error, said):
+def test_nothing_is_downloaded_from_a_job_that_has_not_succeeded(
+    asana_conn, rsps, tmp_path, status, error, said
+):
     rsps.get(JOB_URL, json=job(status))
     with pytest.raises(error, match=said):
         AsanaHook().download_job_export(JOB_GID, str(tmp_path / "tasks.jsonl.gz"))
@@ -334,8 +347,12 @@ def test_nothing_is_downloaded_from_a_job_that_has_not_succeeded(asana_conn, rsp
 
 
 def test_a_job_that_is_no_export_is_refused(asana_conn, rsps, tmp_path):
-    rsps.get(JOB_URL, json={"data": {"gid": JOB_GID, "resource_subtype": "duplicate_task", "status": "succeeded"}})
-    with pytest.raises(AsanaDownloadError, match=r"holds no resource or graph export.*AsanaCreateResourceExport"):
+    rsps.get(
+        JOB_URL, json={"data": {"gid": JOB_GID, "resource_subtype": "duplicate_task", "status": "succeeded"}}
+    )
+    with pytest.raises(
+        AsanaDownloadError, match=r"holds no resource or graph export.*AsanaCreateResourceExport"
+    ):
         AsanaHook().download_job_export(JOB_GID, str(tmp_path / "tasks.jsonl.gz"))
 
 

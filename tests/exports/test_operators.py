@@ -121,7 +121,9 @@ def test_a_retry_with_a_job_unknown_to_asana_starts_a_new_export(asana_conn, rsp
 def test_an_ambiguous_create_fails_at_once_and_a_retry_does_not_post(asana_conn, rsps, answer):
     rsps.post(RESOURCE_EXPORTS, **answer)
     store = TaskStateStore()
-    with pytest.raises(AirflowFailException, match=r"Try 1 of this task asked Asana to start a resource export"):
+    with pytest.raises(
+        AirflowFailException, match=r"Try 1 of this task asked Asana to start a resource export"
+    ):
         _resource().execute(_context(store))
     assert store.get(KEY)["try_number"] == 1  # the marker stays
     with pytest.raises(AirflowFailException, match="resubmit_if_in_doubt=True"):
@@ -141,7 +143,9 @@ def test_resubmit_if_in_doubt_starts_another(asana_conn, rsps):
 
 def test_a_busy_workspace_that_outlasts_the_wait_started_nothing(monkeypatch, rsps, sleeps):
     set_asana_connection(
-        monkeypatch, host=BASE, extra={"workspace": WORKSPACE, "retry_backoff": 1, "max_busy_workspace_wait": 5}
+        monkeypatch,
+        host=BASE,
+        extra={"workspace": WORKSPACE, "retry_backoff": 1, "max_busy_workspace_wait": 5},
     )
     rsps.post(RESOURCE_EXPORTS, status=403, json=BUSY)
     store = TaskStateStore()
@@ -153,7 +157,10 @@ def test_a_busy_workspace_that_outlasts_the_wait_started_nothing(monkeypatch, rs
 @pytest.mark.parametrize(
     ("operator", "said"),
     [
-        (lambda: _resource(export_request_parameters=[{"resource_type": "team", "fields": "name"}]), "fields"),
+        (
+            lambda: _resource(export_request_parameters=[{"resource_type": "team", "fields": "name"}]),
+            "fields",
+        ),
         (lambda: _resource(workspace_gid="acme"), "workspace_gid"),
         (lambda: AsanaCreateGraphExportOperator(task_id="graph", parent_gid="{{ params.p }}"), "parent_gid"),
     ],
@@ -185,14 +192,18 @@ def test_polls_the_job_until_it_succeeded(asana_conn, rsps, sleeps):
 def test_a_job_that_failed_while_polled_fails_the_task(asana_conn, rsps, sleeps):
     rsps.post(RESOURCE_EXPORTS, status=201, json=job("not_started"))
     rsps.get(JOB_URL, json=job("failed"))
-    with pytest.raises(AsanaExportFailedError, match=r"resource export job 1400000000000001 ended in status 'failed'"):
+    with pytest.raises(
+        AsanaExportFailedError, match=r"resource export job 1400000000000001 ended in status 'failed'"
+    ):
         _resource(wait_for_completion=True).execute(_context(TaskStateStore()))
 
 
 def test_polling_timeout_fails_without_retries(asana_conn, rsps, sleeps):
     rsps.post(RESOURCE_EXPORTS, status=201, json=job("not_started"))
     rsps.get(JOB_URL, json=job("in_progress"))
-    with pytest.raises(AsanaExportTimeoutError, match=r"was still 'in_progress' at the deadline.*clear this task"):
+    with pytest.raises(
+        AsanaExportTimeoutError, match=r"was still 'in_progress' at the deadline.*clear this task"
+    ):
         _resource(wait_for_completion=True, timeout=0).execute(_context(TaskStateStore()))
 
 

@@ -11,7 +11,9 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.sensors.export_job import AsanaExportJobSensor
-from airflow_provider_asana.transfers.export_job_to_object_storage import AsanaExportJobToObjectStorageOperator
+from airflow_provider_asana.transfers.export_job_to_object_storage import (
+    AsanaExportJobToObjectStorageOperator,
+)
 from airflow_provider_asana.triggers.export_job import AsanaExportJobTrigger
 
 from tests.exports.conftest import (
@@ -50,7 +52,9 @@ def test_sensor_pokes_until_the_job_succeeded(asana_conn, rsps, sleeps):
 
 def test_sensor_fails_on_a_failed_job(asana_conn, rsps):
     rsps.get(JOB_URL, json=job("failed", subtype="graph_export_request"))
-    with pytest.raises(AsanaExportFailedError, match=r"Asana graph export job 1400000000000001 ended in status"):
+    with pytest.raises(
+        AsanaExportFailedError, match=r"Asana graph export job 1400000000000001 ended in status"
+    ):
         _sensor().execute({})
 
 
