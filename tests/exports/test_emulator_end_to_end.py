@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import time
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -125,15 +126,21 @@ async def test_the_trigger_reports_a_failed_job_and_an_unknown_one(asana_emulato
     assert asana_emulator.token not in json.dumps([failed, error])
 
 
-def test_the_emulators_busy_workspace_403_is_recognised_and_waited_out(asana_emulator_factory, monkeypatch):
-    emulator = asana_emulator_factory(polls_to_finish=None, seconds_to_finish=0.5)
+def test_the_emulators_busy_workspace_403_is_recognised_and_waited_out(
+    asana_emulator_factory, monkeypatch, mocker
+):
+    emulator = asana_emulator_factory(polls_to_finish=1)  # a job ends when it is first read, not with time
     _connect(monkeypatch, emulator, max_busy_workspace_wait=0)
     first = AsanaHook().create_resource_export(CHANGES)["gid"]
     with pytest.raises(AsanaExportAlreadyRunningError, match="one export per workspace at a time"):
         AsanaHook().create_resource_export(CHANGES)
 
-    _connect(monkeypatch, emulator, max_busy_workspace_wait=30, retry_backoff=0.2)
+    _connect(monkeypatch, emulator, max_busy_workspace_wait=30)
+    sleep = time.sleep
+    # While the busy-workspace retry sleeps, the other export ends (this test reads it, which ends it).
+    waits = mocker.patch("time.sleep", side_effect=lambda s: AsanaHook().get_job(first) and sleep(0))
     second = AsanaHook().create_resource_export(CHANGES)["gid"]
     assert second != first
+    assert waits.call_count == 1
     refused = [r for r in emulator.requests if r.method == "POST" and r.status == 403]
-    assert len(refused) >= 2  # the one above, and at least one waited out
+    assert len(refused) == 2  # the one above, and the one waited out
