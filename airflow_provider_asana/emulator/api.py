@@ -1,4 +1,4 @@
-"""The API host: Asana's ``/api/1.0`` for organization exports, the current user and workspaces."""
+"""The API host: Asana's ``/api/1.0`` for exports (organization, resource, graph), jobs, the user, workspaces."""
 
 from __future__ import annotations
 
@@ -12,10 +12,22 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from airflow_provider_asana.emulator import control, fields
+from airflow_provider_asana.emulator import control, fields, jobrequests
 from airflow_provider_asana.emulator.directory import USER_GID, WORKSPACES, find_workspace, user_resource
 from airflow_provider_asana.emulator.errors import RATE_LIMIT_MESSAGE, asana_error, proxy_html, server_error
 from airflow_provider_asana.emulator.formats import dumps, iso8601_ms
+from airflow_provider_asana.emulator.jobrequests import RequestError
+from airflow_provider_asana.emulator.jobs import (
+    EXPORT_PROPERTY,
+    EXPORT_TYPE,
+    STATUS,
+    SUBTYPE,
+    JobRequest,
+    export_gid,
+    job_path,
+    request_of,
+)
+from airflow_provider_asana.emulator.presign import export_path
 from airflow_provider_asana.emulator.server import BaseHandler
 
 if TYPE_CHECKING:
@@ -24,10 +36,27 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/1.0"
 JSON = "application/json; charset=UTF-8"
 ENTERPRISE_ONLY = "Organization exports are only available to Enterprise organizations."
+RESOURCE_EXPORTS_ONLY = (
+    "Resource exports are only available to Service Accounts of Enterprise+ organizations or organizations "
+    "with the Compliance Management add-on."
+)
+GRAPH_EXPORTS_ONLY = "Graph exports are only available to Enterprise organizations."
+#: The answer to a second export while one is in progress: the 403 is documented, this text is not.
+EXPORT_IN_PROGRESS = (
+    "There is already an export in progress for this workspace. Wait for it to finish before starting another."
+)
 _GID = re.compile(r"^[0-9]+$")
 _USER_DEFAULT = fields.parse(["name,email,photo,workspaces,workspaces.name"])
 _WORKSPACE_DEFAULT = fields.parse(["name"])
 _EXPORT_DEFAULT: fields.Tree = {}
+#: A job's compact fields (JobCompact), which Asana's jobs carry without ``opt_fields``: **unverified**.
+_JOB_EXPORT = "gid,resource_type,created_at,completed_at,download_url"
+_JOB_DEFAULT = {
+    kind: fields.parse(
+        ["resource_subtype,status", ",".join(f"{key}.{name}" for name in _JOB_EXPORT.split(","))]
+    )
+    for kind, key in EXPORT_PROPERTY.items()
+}
 _OFFSET_PREFIX = "workspaces:"
 
 
@@ -95,6 +124,12 @@ class ApiHandler(BaseHandler):
             self._json(200, {"data": fields.select(user_resource(), self._opt_fields(), _USER_DEFAULT)})
         elif parts == ["workspaces"] and method == "GET":
             self._list_workspaces()
+        elif parts == ["exports", "resource"] and method == "POST":
+            self._create_resource_export()
+        elif parts == ["exports", "graph"] and method == "POST":
+            self._create_graph_export()
+        elif len(parts) == 2 and parts[0] == "jobs" and method == "GET":
+            self._get_job(parts[1])
         elif len(parts) == 2 and parts[0] == "users" and method == "GET":
             raise ApiError(404, f"Unknown object: {parts[1]}")
         else:
@@ -104,7 +139,7 @@ class ApiHandler(BaseHandler):
         faults = self.app.faults
         if faults.forbidden:
             raise ApiError(403, "Forbidden")
-        gid = _organization_gid(self._request_data())
+        gid = _required_gid(self._request_data(), "organization")
         organization = find_workspace(gid)
         if organization is None:
             raise ApiError(404, f"Unknown object: {gid}")
@@ -126,7 +161,11 @@ class ApiHandler(BaseHandler):
     def _export_resource(self, export: Export) -> dict[str, Any]:
         requested = self._opt_fields()
         tree = fields.parse(requested) if requested else _EXPORT_DEFAULT
-        url = self.app.mint_url(export.gid) if export.state == "finished" and "download_url" in tree else None
+        url = (
+            self.app.mint_url(export_path(export.gid))
+            if export.state == "finished" and "download_url" in tree
+            else None
+        )
         resource = {
             "gid": export.gid,
             "resource_type": "organization_export",
@@ -134,6 +173,78 @@ class ApiHandler(BaseHandler):
             "download_url": url,
             "organization": export.organization.resource(),
             "state": export.state,
+        }
+        return fields.project(resource, tree)
+
+    def _create_resource_export(self) -> None:
+        faults = self.app.faults
+        if faults.forbidden:
+            raise ApiError(403, "Forbidden")
+        data = self._request_data()
+        gid = _required_gid(data, "workspace")
+        workspace = find_workspace(gid)
+        if workspace is None:
+            raise ApiError(404, f"Unknown object: {gid}")
+        if faults.non_enterprise or not (workspace.is_organization and workspace.enterprise):
+            raise ApiError(402, RESOURCE_EXPORTS_ONLY)
+        try:
+            parameters = jobrequests.export_parameters(data)
+        except RequestError as error:
+            raise ApiError(400, str(error)) from None
+        self._start_job(JobRequest("resource", workspace, parameters))
+
+    def _create_graph_export(self) -> None:
+        faults = self.app.faults
+        if faults.forbidden:
+            raise ApiError(403, "Forbidden")
+        gid = _required_gid(self._request_data(), "parent")
+        if faults.non_enterprise:
+            raise ApiError(402, GRAPH_EXPORTS_ONLY)
+        try:
+            request = self.app.graph_request(gid)
+        except KeyError:
+            raise ApiError(404, f"Unknown object: {gid}") from None
+        except ValueError as error:
+            raise ApiError(400, f"parent: {error}") from None
+        self._start_job(request)
+
+    def _start_job(self, request: JobRequest) -> None:
+        job = self.app.create_job(request)
+        if job is None:
+            raise ApiError(403, EXPORT_IN_PROGRESS)
+        self._json(201, {"data": self._job_resource(job)})
+
+    def _get_job(self, gid: str) -> None:
+        if self.app.faults.forbidden:
+            raise ApiError(403, "Forbidden")
+        if not _GID.match(gid):
+            raise ApiError(400, "job: Not a valid gid")
+        job = self.app.job_book.store.poll(gid)
+        if job is None:
+            raise ApiError(404, f"Unknown object: {gid}")
+        self._json(200, {"data": self._job_resource(job)})
+
+    def _job_resource(self, job: Export) -> dict[str, Any]:
+        requested = self._opt_fields()
+        kind = request_of(job).kind
+        tree = fields.parse(requested) if requested else _JOB_DEFAULT[kind]
+        status = STATUS[job.state]
+        key = EXPORT_PROPERTY[kind]
+        created_at, completed_at = self.app.job_times(job)
+        wants_url = status == "succeeded" and "download_url" in tree.get(key, {})
+        export: dict[str, Any] = {
+            "gid": export_gid(job.gid), "resource_type": EXPORT_TYPE[kind], "created_at": created_at,
+            "download_url": self.app.mint_url(job_path(job)) if wants_url else None,
+        }  # fmt: skip
+        # The spec's schema does not let completed_at be null, though its text says it is until done: absent.
+        if completed_at is not None:
+            export["completed_at"] = completed_at
+        resource = {
+            "gid": job.gid,
+            "resource_type": "job",
+            "resource_subtype": SUBTYPE[kind],
+            "status": status,
+            key: export,
         }
         return fields.project(resource, tree)
 
@@ -190,15 +301,11 @@ def _bearer(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _organization_gid(data: dict[str, Any]) -> str:
-    value = data.get("organization")
-    if value is None or value == "":
-        raise ApiError(400, "organization: Missing input")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        value = str(value)
-    if not isinstance(value, str) or not _GID.match(value):
-        raise ApiError(400, "organization: Not a valid gid")
-    return value
+def _required_gid(data: dict[str, Any], name: str) -> str:
+    try:
+        return jobrequests.required_gid(data.get(name), name)
+    except RequestError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def _limit(values: list[str] | None) -> int | None:

@@ -23,14 +23,17 @@ from airflow_provider_asana.emulator.directory import (
     ENTERPRISE_ORG,
     PERSONAL_WORKSPACE,
     Workspace,
+    find_workspace,
 )
 from airflow_provider_asana.emulator.exportfile import MIN_SIZE
 from airflow_provider_asana.emulator.faults import Faults
 from airflow_provider_asana.emulator.formats import iso8601_ms
+from airflow_provider_asana.emulator.jobs import STATUS, JobBook, JobRequest, job_path, request_of
 from airflow_provider_asana.emulator.lifecycle import ChangeRates
-from airflow_provider_asana.emulator.presign import UrlSigner
+from airflow_provider_asana.emulator.presign import FILE_NAME, UrlSigner
 from airflow_provider_asana.emulator.records import RequestLog, RequestRecord
 from airflow_provider_asana.emulator.state import Export, ExportStore
+from airflow_provider_asana.emulator.walk import Organization
 
 DEFAULT_TOKEN = "emulator-token-0000"
 NOT_RUNNING = "the emulator is not running: call start() first"
@@ -88,6 +91,9 @@ class EmulatorApp:
         self._faults = faults if faults is not None else Faults()
         self.store = ExportStore(
             polls_to_finish, seconds_to_finish, fail=lambda: self._faults.export_state == "error"
+        )
+        self.job_book = JobBook(
+            polls_to_finish, seconds_to_finish, fail=lambda: self._faults.job_status == "failed"
         )
         self._export_size = export_size
         self._connection_ids = itertools.count(1)
@@ -211,9 +217,23 @@ class EmulatorApp:
             raise RuntimeError(NOT_RUNNING)
         return self._signer
 
-    def mint_url(self, gid: str) -> str:
-        """Mint a presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
-        return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
+    def mint_url(self, path: str) -> str:
+        """Mint a presigned URL for the file at ``path`` (already expired if the ``expire_urls`` fault says so)."""
+        return self.signer.mint(path, self.url_ttl, expired=self._faults.take("expire_urls"))
+
+    def download(self, path: str) -> tuple[Artifact, float] | None:
+        """Return the file the download host serves at ``path`` and when it was made; None if there is none."""
+        kind, _, rest = path.strip("/").partition("/")
+        gid, _, name = rest.partition("/")
+        if kind == "exports" and name == FILE_NAME:
+            export = self.store.get(gid)
+            if export is not None and export.state == "finished":
+                return self.artifact(export), export.finished_at or export.created
+        elif kind == "jobs":
+            job = self.job_book.store.get(gid)
+            if job is not None and job.state == "finished" and job_path(job) == path:
+                return self.job_artifact(job), job.finished_at or job.created
+        return None
 
     def create_export(self, organization: Workspace) -> Export:
         """
@@ -274,6 +294,131 @@ class EmulatorApp:
     def export_etag(self, gid: str) -> str:
         """Return the ETag (MD5, unquoted) of the file served for export ``gid``."""
         return self.artifact(self._export(gid)).etag
+
+    def organization(self, size: int | None = None) -> Organization:
+        """Return the emulated organization whose export 0 is ``size`` bytes (the current export size if None)."""
+        size = self._export_size if size is None else size
+        plan = tuple(self.cache.export(size, self.seed).plan)
+        return Organization(self.seed, size, plan, self.change_rates, self.cache.member_size)
+
+    def sequence_time(self, sequence: int, size: int | None = None) -> str:
+        """
+        Return when export ``sequence`` of the organization's sequence is taken, in Asana's date-time form.
+
+        Everything export ``sequence`` changes happened in the day before: objects changed there have a
+        ``modified_at`` after ``sequence_time(sequence - 1)`` and up to ``sequence_time(sequence)``.
+        """
+        return iso8601_ms(self.organization(size).time(sequence))
+
+    def next_job_sequence(self, workspace_gid: str | None = None) -> int:
+        """Return the export of the sequence the next resource or graph export of a workspace will show."""
+        workspace = find_workspace(workspace_gid or self.organization_gid)
+        if workspace is None:
+            raise KeyError(f"no workspace {workspace_gid!r}")
+        return self.job_book.next_sequence(workspace, self._export_size)
+
+    def set_next_job_sequence(self, sequence: int) -> None:
+        """Make the next resource or graph export of each workspace show export ``sequence``, the next ones on."""
+        self.job_book.set_next_sequence(sequence)
+
+    def graph_request(self, parent_gid: str) -> JobRequest:
+        """
+        Return a graph export of ``parent_gid`` for the organization, as its next job would show it.
+
+        :raises KeyError: no such object in that export of the organization.
+        :raises ValueError: the object is neither a project nor a team.
+        """
+        workspace = find_workspace(self.organization_gid) or ENTERPRISE_ORG
+        organization = self.organization()
+        sequence = self.job_book.next_sequence(workspace, self._export_size)
+        place = organization.locate(int(parent_gid), sequence)
+        if place is None:
+            raise KeyError(parent_gid)
+        member, entry = place
+        if organization.kind(member, entry) not in ("Project", "Team"):
+            raise ValueError(f"{parent_gid} is neither a goal, a project, a portfolio nor a team")
+        return JobRequest("graph", workspace, parent=(parent_gid, member, entry))
+
+    def create_job(self, request: JobRequest) -> Export | None:
+        """
+        Start a resource or graph export job; None, starting nothing, while the workspace has one in progress.
+
+        Its file is generated in the background meanwhile.
+        """
+        job = self.job_book.create(request, self._export_size)
+        if job is not None:
+            name = f"asana-emulator-prepare-job-{job.gid}"
+            threading.Thread(target=self._prepare_job, args=(job,), name=name, daemon=True).start()
+        return job
+
+    def _prepare_job(self, job: Export) -> None:
+        # A failure shows again, with its cause, when the file is asked for.
+        with contextlib.suppress(Exception):
+            self._job_file(job)
+
+    def _job_file(self, job: Export) -> Artifact:
+        return self.cache.job(self.organization(job.size), request_of(job), job.sequence)
+
+    def job_artifact(self, job: Export) -> Artifact:
+        """Return the file served for ``job`` right now (a truncated copy under ``truncate_gzip``)."""
+        full = self._job_file(job)
+        return self.cache.truncated_copy(full) if self._faults.truncate_gzip else full
+
+    def _find_job(self, gid: str) -> Export:
+        job = self.job_book.store.get(gid)
+        if job is None:
+            raise KeyError(f"no export job {gid!r}")
+        return job
+
+    def job_file(self, gid: str) -> Path:
+        """Return the path of the file served for job ``gid``."""
+        return self.job_artifact(self._find_job(gid)).path
+
+    def job_listing(self, gid: str) -> Path:
+        """
+        Return the ground truth of job ``gid``, a JSON Lines file.
+
+        It has one ``{"gid", "resource_type"}`` row per line of the job's file, in the same order (duplicates
+        included).
+        """
+        return self.cache.listing_path(self._job_file(self._find_job(gid)).path)
+
+    def job_times(self, job: Export) -> tuple[str, str | None]:
+        """
+        Return ``created_at`` and ``completed_at`` of a job's export, on the organization's clock.
+
+        ``created_at`` is the time of the export of the sequence it shows; ``completed_at`` (None until it
+        succeeds) is as much later as the job took.
+        """
+        start = self.organization(job.size).time(job.sequence)
+        if job.state != "finished" or job.finished_at is None:
+            return iso8601_ms(start), None
+        return iso8601_ms(start), iso8601_ms(start + max(0.001, job.finished_at - job.created))
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """
+        Every resource and graph export job, by gid.
+
+        Each has its kind, status, workspace, sequence, created_at and completed_at (on the organization's
+        clock), polls, request, and once succeeded the file's size, sha256, etag and lines per resource type.
+        """
+        result = {}
+        for job in self.job_book.store.all():
+            request = request_of(job)
+            created_at, completed_at = self.job_times(job)
+            entry: dict[str, Any] = {
+                "kind": request.kind, "status": STATUS[job.state], "workspace": request.workspace.gid,
+                "sequence": job.sequence, "created_at": created_at, "completed_at": completed_at,
+                "polls": job.polls, "request": request.as_dict(),
+            }  # fmt: skip
+            if job.state == "finished":
+                artifact = self.job_artifact(job)
+                entry.update(
+                    size=artifact.size, sha256=artifact.sha256, etag=artifact.etag, counts=artifact.counts
+                )
+            result[job.gid] = entry
+        return result
 
     @property
     def exports(self) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -11,11 +12,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from airflow_provider_asana.emulator.changes import write_changes
 from airflow_provider_asana.emulator.exportfile import MEMBER_SIZE, ExportInfo, write_export, write_truncated
+from airflow_provider_asana.emulator.jobfiles import write_graph_export, write_resource_export
 from airflow_provider_asana.emulator.lifecycle import ChangeRates
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.emulator.jobs import JobRequest
+    from airflow_provider_asana.emulator.walk import Organization
 
 try:
     import fcntl
@@ -25,6 +31,8 @@ except ImportError:  # pragma: no cover - Windows
 CACHE_ENV = "ASANA_EMULATOR_CACHE"
 #: Bump when the generator's output changes, so stale cached files are regenerated.
 FORMAT = 2
+#: Bump when a resource or graph export's output changes (it is part of each job file's name).
+JOB_FORMAT = 1
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -130,10 +138,55 @@ class ExportCache:
         self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None
     ) -> Artifact:
         """Return a copy of :meth:`export` cut at about 60%, so that decoding it fails."""
-        rates = rates or ChangeRates()
-        full = self.export(size, seed, export=export, rates=rates)
-        path = self.directory / f"export-{size}-{seed}{self._suffix(export, rates)}.truncated.json.gz"
+        return self.truncated_copy(self.export(size, seed, export=export, rates=rates))
+
+    def truncated_copy(self, full: Artifact) -> Artifact:
+        """Return a copy of the file of ``full`` cut at about 60%, so that decoding it fails."""
+        name = full.path.name
+        suffix = ".jsonl.gz" if name.endswith(".jsonl.gz") else ".json.gz"
+        path = full.path.with_name(f"{name.removesuffix(suffix)}.truncated{suffix}")
         return self._get(path, lambda out: write_truncated(full.path, out, list(full.members)))
+
+    def job(self, organization: Organization, request: JobRequest, export: int) -> Artifact:
+        """
+        Return the file of a resource or graph export of ``organization`` as of export ``export``.
+
+        It is generated if not cached, with its listing (:meth:`listing`); see :mod:`.jobfiles`.
+        """
+        key = {"format": JOB_FORMAT, **organization.key(), "export": export, **request.as_dict()}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+        path = (
+            self.directory
+            / f"{request.kind}-export-{organization.size}-{organization.seed}-{digest}.jsonl.gz"
+        )
+
+        def write(out: BinaryIO) -> ExportInfo:
+            listing = self.listing_path(path)
+            fd, temp = tempfile.mkstemp(prefix=f".{listing.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as rows:
+                    if request.kind == "graph" and request.parent is not None:
+                        parent = request.parent[1:]
+                        info = write_graph_export(out, rows, organization, export, request.workspace, parent)
+                    else:
+                        parameters = request.parameters
+                        info = write_resource_export(
+                            out, rows, organization, export, request.workspace, parameters
+                        )
+                os.chmod(temp, 0o644)
+                os.replace(temp, listing)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            return info
+
+        return self._get(path, write)
+
+    @staticmethod
+    def listing_path(path: Path) -> Path:
+        """Return where the listing of the job file at ``path`` is kept (written before the file itself)."""
+        return path.with_name(path.name.removesuffix(".jsonl.gz") + ".listing.jsonl")
 
     def _suffix(self, export: int, rates: ChangeRates) -> str:
         member = "" if self.member_size == MEMBER_SIZE else f"-m{self.member_size}"

@@ -11,6 +11,14 @@ These requests need no token and stay out of the request log:
   export before it, as JSON Lines (``application/x-ndjson``; the format is :mod:`.changes`').
 - ``GET /_emulator/stats``: peak in-flight API requests per token label, counts by host and method.
 - ``PUT /_emulator/export_size`` (``{"export_size": n}``): the size of exports created afterwards.
+- ``GET /_emulator/jobs``: resource and graph export jobs, gid -> kind, status, workspace, sequence,
+  created_at, completed_at, polls, request (and once succeeded: size, sha256, etag, counts).
+- ``GET /_emulator/jobs/<gid>/listing``: the ground truth of job ``gid``, one ``{"gid", "resource_type"}`` row
+  per line of its file, in order, as JSON Lines.
+- ``GET /_emulator/next_job_sequence``, ``PUT /_emulator/next_job_sequence`` (``{"sequence": k}``): the export
+  of the organization's sequence the next job of each workspace shows.
+- ``GET /_emulator/sequence/<k>``: when export ``k`` of the sequence is taken, on the organization's clock
+  (``time``), and export ``k - 1`` (``previous``): the ``modified_at`` window of export ``k``'s changes.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_asana.emulator.formats import dumps
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_provider_asana.emulator.server import BaseHandler
 
 PREFIX = "/_emulator/"
@@ -57,6 +67,27 @@ def handle(handler: BaseHandler) -> None:
         elif name == "export_size" and method in ("PUT", "POST"):
             app.set_export_size(int(_object(handler.body).get("export_size", 0)))
             _answer(handler, 200, {"export_size": app.export_size})
+        elif (name, method) == ("jobs", "GET"):
+            _answer(handler, 200, app.jobs)
+        elif name.startswith("jobs/") and name.endswith("/listing") and method in ("GET", "HEAD"):
+            _send_job_listing(handler, name[len("jobs/") : -len("/listing")])
+        elif name == "next_job_sequence" and method in ("GET", "PUT", "POST"):
+            if method != "GET":
+                body = _object(handler.body)
+                if "sequence" not in body:
+                    raise ValueError('expected {"sequence": <int >= 0>}')
+                app.set_next_job_sequence(body["sequence"])
+            _answer(handler, 200, {"sequence": app.next_job_sequence()})
+        elif name.startswith("sequence/") and method == "GET":
+            sequence = int(name[len("sequence/") :])
+            if sequence < 0:
+                raise ValueError(f"sequence must be >= 0; got {sequence}")
+            previous = app.sequence_time(sequence - 1) if sequence else None
+            _answer(
+                handler,
+                200,
+                {"sequence": sequence, "time": app.sequence_time(sequence), "previous": previous},
+            )
         else:
             _answer(handler, 404, {"error": f"no control endpoint {method} {handler.url_path}"})
     except (ValueError, TypeError) as error:
@@ -69,6 +100,19 @@ def _send_changes(handler: BaseHandler, gid: str) -> None:
     except KeyError:
         _answer(handler, 404, {"error": f"no organization export {gid!r}"})
         return
+    _send_lines(handler, path)
+
+
+def _send_job_listing(handler: BaseHandler, gid: str) -> None:
+    try:
+        path = handler.app.job_listing(gid)
+    except KeyError:
+        _answer(handler, 404, {"error": f"no export job {gid!r}"})
+        return
+    _send_lines(handler, path)
+
+
+def _send_lines(handler: BaseHandler, path: Path) -> None:
     with path.open("rb") as source:
         handler.send_head(200, "application/x-ndjson", path.stat().st_size)
         if handler.command != "HEAD":

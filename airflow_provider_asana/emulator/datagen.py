@@ -98,6 +98,24 @@ class Line(NamedTuple):
     bad: bool
 
 
+class Entry(NamedTuple):
+    """
+    One entry of a member, as of an export.
+
+    :param entry: Its place in the member's stream.
+    :param kind: Its kind (see :data:`.structure.KINDS`).
+    :param created: When it was created (epoch seconds).
+    :param record: Its record, as of the export when ``alive`` (as created otherwise).
+    :param alive: Whether the export holds it (False once deleted).
+    """
+
+    entry: int
+    kind: str
+    created: int
+    record: dict[str, Any]
+    alive: bool
+
+
 class MemberRecords:
     """
     The lines of one member for one export, entry by entry.
@@ -171,7 +189,21 @@ class MemberRecords:
             size += len(line.data)
         return lines
 
+    def take(self) -> Entry:
+        """Take the next entry as a record (deleted ones too, with ``alive`` False)."""
+        taken = self._entry()
+        self.entries += 1
+        return taken
+
     def _next(self) -> Line:
+        entry, _, _, record, alive = self._entry()
+        bad = self._bad and (entry == 3 or unit(self.seed, self.member, entry, 7) < BAD_LINE_RATE)
+        prefix = self._bad_line(entry) if bad else b""
+        if not alive:
+            return Line(prefix, None, bad)
+        return Line(prefix + self._encode(record).encode() + b"\n", record["__type"], bad)
+
+    def _entry(self) -> Entry:
         entry = self.entries
         structure = self._structure
         if entry >= len(structure.kinds):
@@ -189,15 +221,14 @@ class MemberRecords:
             self._horizon = self._timeline.export_time(export)
             created, era = self._horizon - DAY + (entry - first + 1) * DAY // (last - first + 1), INSERTED
         record = self._record(entry, kind, created, era)
-        bad = self._bad and (entry == 3 or unit(self.seed, self.member, entry, 7) < BAD_LINE_RATE)
-        prefix = self._bad_line(entry) if bad else b""
-        if lifecycle is not None:
-            if not lifecycle.alive(entry, self.export):
-                return Line(prefix, None, bad)
-            for export, event in lifecycle.events(entry, self.export):
-                when = self._timeline.export_time(export)
-                update_record(record, kind, event == TRASH, self.seed, self.member, entry, when)
-        return Line(prefix + self._encode(record).encode() + b"\n", record["__type"], bad)
+        if lifecycle is None:
+            return Entry(entry, kind, created, record, True)
+        if not lifecycle.alive(entry, self.export):
+            return Entry(entry, kind, created, record, False)
+        for export, event in lifecycle.events(entry, self.export):
+            when = self._timeline.export_time(export)
+            update_record(record, kind, event == TRASH, self.seed, self.member, entry, when)
+        return Entry(entry, kind, created, record, True)
 
     def _bad_line(self, entry: int) -> bytes:
         form = _BAD_LINES[int(unit(self.seed, self.member, entry, 8) * len(_BAD_LINES))]

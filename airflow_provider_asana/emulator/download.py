@@ -1,4 +1,4 @@
-"""The download host: an S3 stand-in serving export files to presigned URLs."""
+"""The download host: an S3 stand-in serving export files (organization, resource, graph) to presigned URLs."""
 
 from __future__ import annotations
 
@@ -67,13 +67,13 @@ class DownloadHandler(BaseHandler):
             }
             self._s3_error(403, "AccessDenied", "Request has expired", None, **expiry)
         else:
-            export = self.app.store.get(check.gid or "")
-            if export is None or export.state != "finished":
+            found = self.app.download(check.path or "")
+            if found is None:
                 self._s3_error(
                     404, "NoSuchKey", "The specified key does not exist.", Key=self.url_path.lstrip("/")
                 )
                 return
-            self._serve(self.app.artifact(export), export.finished_at or export.created)
+            self._serve(*found)
 
     def _serve(self, artifact: Artifact, modified: float) -> None:
         faults = self.app.faults

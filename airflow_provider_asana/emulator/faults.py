@@ -106,6 +106,9 @@ BYTES_PER_SECOND = Values(
     metavar="B", example="1000",
 )  # fmt: skip
 EXPORT_STATE = Values("'error' or None", lambda v: v in ("error", None), choices=("error",), example="error")
+JOB_STATUS = Values(
+    "'failed' or None", lambda v: v in ("failed", None), choices=("failed",), example="failed"
+)
 
 
 def _declare(default: Any, kind: Kind, values: Values, help: str, flag: str | None) -> Any:
@@ -157,11 +160,16 @@ class Faults:
     html_error: int = counter("answer the next N API requests with a proxy's HTML page instead of JSON")
     html_error_status: int = value(502, STATUS_5XX, "the status of those HTML pages")
     latency: float = value(0.0, SECONDS, "seconds added to every API request")
-    forbidden: bool = switch("answer every organization-export call with 403")
+    forbidden: bool = switch(
+        "answer every export call (organization, resource, graph exports, jobs) with 403"
+    )
     non_enterprise: bool = switch(
         "treat every organization as non-Enterprise (creating an export answers 402)"
     )
     export_state: str | None = value(None, EXPORT_STATE, "exports end in this state instead of finished")
+    job_status: str | None = value(
+        None, JOB_STATUS, "resource and graph export jobs end in this status instead of succeeded"
+    )
     drop_download: int = counter("cut the next N download GETs short and close the connection")
     drop_after_bytes: int | None = value(
         None, BYTES, "body bytes sent before cutting (default: half of what was asked for)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
 import time
 from dataclasses import dataclass
@@ -33,13 +34,23 @@ COLORS = (
     "dark-pink", "dark-green", "dark-blue", "dark-red", "dark-teal", "dark-brown", "dark-orange",
     "dark-purple", "dark-warm-gray", "light-pink", "light-green", "light-blue", "light-red", "light-teal", "light-yellow",
 )  # fmt: skip
-_FIELD_NAMES = ("Priority", "Stage", "Effort", "Region", "Cost center", "Risk", "Quarter")
-_ENUM_VALUES = ("High", "Medium", "Low", "Blocked", "In progress", "Done", "EMEA", "APAC", "Ça va", "😀 OK")
+FIELD_NAMES = ("Priority", "Stage", "Effort", "Region", "Cost center", "Risk", "Quarter")
+ENUM_VALUES = ("High", "Medium", "Low", "Blocked", "In progress", "Done", "EMEA", "APAC", "Ça va", "😀 OK")
 
 
 def object_id(member: int, entry: int) -> int:
     """Return the ``__object_id`` of ``entry`` of ``member``: increasing, with small gaps like real ids."""
     return ID_BASE + member * IDS_PER_MEMBER + entry * ID_STRIDE + ((entry * 0x9E3779B1) >> 20 & 1)
+
+
+def locate(gid: int, members: int) -> tuple[int, int] | None:
+    """Return ``(member, entry)`` whose :func:`object_id` is ``gid`` in an export of ``members``, or None."""
+    offset = gid - ID_BASE
+    member, rest = divmod(offset, IDS_PER_MEMBER)
+    if offset < 0 or member >= members:
+        return None
+    entry = rest // ID_STRIDE
+    return (member, entry) if object_id(member, entry) == gid else None
 
 
 def user_id(user: int) -> int:
@@ -107,6 +118,11 @@ def _clock_texts() -> tuple[str, ...]:
     return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
 
 
+def parse_stamp(text: str) -> int:
+    """Read a :func:`stamp` back to epoch seconds."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S"))
+
+
 def midnight(epoch: int) -> str:
     """Write the day of ``epoch`` at ``00:00:00``, as due dates are written."""
     return stamp(epoch - epoch % DAY)
@@ -137,9 +153,9 @@ def custom_fields(first: float, second: float) -> list[dict[str, Any]]:
     """Return a task's custom field values: an array of objects, some holding an object."""
     fields: list[dict[str, Any]] = []
     for index in range(1 + int(first * 3)):
-        name = _FIELD_NAMES[(index + int(second * 7)) % len(_FIELD_NAMES)]
+        name = FIELD_NAMES[(index + int(second * 7)) % len(FIELD_NAMES)]
         if (index + int(first * 10)) % 2:
-            value = _ENUM_VALUES[int(second * 97 + index) % len(_ENUM_VALUES)]
+            value = ENUM_VALUES[int(second * 97 + index) % len(ENUM_VALUES)]
             enum_value = {"name": value, "color": COLORS[index]}
             fields.append({"name": name, "type": "enum", "enum_value": enum_value})
         else:

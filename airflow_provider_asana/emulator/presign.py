@@ -16,7 +16,8 @@ from urllib.parse import quote
 from airflow_provider_asana.emulator.formats import amz_date
 
 FILE_NAME = "organization_export.json.gz"
-PATH_PATTERN = re.compile(r"^/exports/([0-9]+)/" + re.escape(FILE_NAME) + "$")
+#: The objects the download host serves: ``/exports/<gid>/...`` (organization exports), ``/jobs/<gid>/...``.
+PATH_PATTERN = re.compile(r"^/(?:exports|jobs)/[0-9]+/[a-z_]+\.jsonl?\.gz$")
 #: Expiry with millisecond precision (S3's ``X-Amz-Expires`` is whole seconds), so tests can use 0.3 s TTLs.
 EXPIRES_AT_MS = "X-Emulator-Expires-At-Ms"
 REQUIRED = (
@@ -37,10 +38,10 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class Check:
-    """:class:`Verdict` plus what an error answer quotes: the export gid and the expiry."""
+    """:class:`Verdict` plus what an error answer quotes: the object's path and the expiry."""
 
     verdict: Verdict
-    gid: str | None = None
+    path: str | None = None
     expires: str | None = None
     expires_at: float | None = None
 
@@ -62,9 +63,9 @@ class UrlSigner:
         self.base = base.rstrip("/")
         self._secret = secret or secrets.token_bytes(32)
 
-    def mint(self, gid: str, ttl: float, *, now: float | None = None, expired: bool = False) -> str:
+    def mint(self, path: str, ttl: float, *, now: float | None = None, expired: bool = False) -> str:
         """
-        Mint a URL for export ``gid`` valid for ``ttl`` seconds from ``now``.
+        Mint a URL for the object at ``path`` (e.g. :func:`export_path`) valid for ``ttl`` seconds from ``now``.
 
         :param expired: Date it in the past so that it has already expired when handed out.
         """
@@ -83,7 +84,6 @@ class UrlSigner:
             EXPIRES_AT_MS: str(int((issued + ttl) * 1000)),
             "x-id": "GetObject",
         }
-        path = export_path(gid)
         params["X-Amz-Signature"] = self._sign(path, params)
         query = "&".join(f"{_quote(key)}={_quote(value)}" for key, value in sorted(params.items()))
         return f"{self.base}{path}?{query}"
@@ -102,8 +102,8 @@ class UrlSigner:
         expires_at = int(params.get(EXPIRES_AT_MS, "0")) / 1000
         now = time.time() if now is None else now
         if now >= expires_at:
-            return Check(Verdict.EXPIRED, match.group(1), params["X-Amz-Expires"], expires_at)
-        return Check(Verdict.VALID, match.group(1), params["X-Amz-Expires"], expires_at)
+            return Check(Verdict.EXPIRED, path, params["X-Amz-Expires"], expires_at)
+        return Check(Verdict.VALID, path, params["X-Amz-Expires"], expires_at)
 
     def _sign(self, path: str, params: Mapping[str, str]) -> str:
         canonical = "&".join(f"{_quote(key)}={_quote(value)}" for key, value in sorted(params.items()))

@@ -7,7 +7,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_asana.emulator.directory import Workspace
@@ -30,6 +30,7 @@ class Export:
     :param state: ``pending``, ``started``, ``finished`` or ``error``.
     :param polls: How many GETs it has answered.
     :param finished_at: When it reached a terminal state.
+    :param request: What was asked for, if more than the organization (a resource or graph export's job).
     """
 
     gid: str
@@ -40,6 +41,7 @@ class Export:
     state: str = "pending"
     polls: int = 0
     finished_at: float | None = None
+    request: Any = None
 
 
 class ExportStore:
@@ -56,6 +58,8 @@ class ExportStore:
     :param seconds_to_finish: Seconds until finished (> 0), or None.
     :param fail: Asked when an export reaches its end: True makes it ``error``.
     :param clock: The time source.
+    :param first_gid: The gid of the first export; the next ones follow every ``gid_step``.
+    :param gid_step: The distance between two gids.
     """
 
     def __init__(
@@ -64,6 +68,9 @@ class ExportStore:
         seconds_to_finish: float | None,
         fail: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
+        *,
+        first_gid: int = FIRST_EXPORT_GID,
+        gid_step: int = 1,
     ) -> None:
         if polls_to_finish is not None and polls_to_finish < 1:
             raise ValueError(f"polls_to_finish must be >= 1 or None; got {polls_to_finish}")
@@ -75,16 +82,34 @@ class ExportStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._exports: dict[str, Export] = {}
-        self._gids = itertools.count(FIRST_EXPORT_GID)
+        self._gids = itertools.count(first_gid, gid_step)
 
     def create(self, organization: Workspace, size: int) -> Export:
         """Start the next export of ``organization`` in the sequence whose export 0 is ``size`` bytes."""
         with self._lock:
             earlier = self._exports.values()
             sequence = sum(1 for other in earlier if (other.organization, other.size) == (organization, size))
-            export = Export(str(next(self._gids)), organization, self._clock(), size, sequence)
-            self._exports[export.gid] = export
-            return export
+            return self._add(organization, size, sequence, None)
+
+    def create_exclusive(
+        self, organization: Workspace, size: int, sequence: int, request: Any
+    ) -> Export | None:
+        """
+        Start an export of ``organization`` showing export ``sequence`` of its sequence, for ``request``.
+
+        :return: The export; None, creating nothing, while another export of ``organization`` is not done.
+        """
+        with self._lock:
+            for other in list(self._exports.values()):
+                if other.organization == organization:
+                    if self._advance(other, polls=other.polls).state not in TERMINAL:
+                        return None
+            return self._add(organization, size, sequence, request)
+
+    def _add(self, organization: Workspace, size: int, sequence: int, request: Any) -> Export:
+        export = Export(str(next(self._gids)), organization, self._clock(), size, sequence, request=request)
+        self._exports[export.gid] = export
+        return export
 
     def poll(self, gid: str) -> Export | None:
         """Count a GET of export ``gid`` and return it advanced; None if there is no such export."""

@@ -30,8 +30,8 @@ def update_record(
     :param kind: The entry's kind (see :data:`.structure.KINDS`).
     :param when: The time of the export that first shows the change.
     """
-    rng = random.Random(f"update-{seed}-{member}-{entry}-{when}")
-    moment = when - 60 - int(rng.random() * (objects.DAY - 120))
+    rng = _rng(seed, member, entry, when)
+    moment = _moment(rng, when)
     if trash:
         _trash(record, kind, rng, moment)
         return
@@ -43,6 +43,19 @@ def update_record(
     _upgrade(record, kind, rng, moment)
     if record == before:
         mutations[0](record, rng, moment, words)
+
+
+def change_moment(seed: int, member: int, entry: int, when: int) -> int:
+    """Return when the update (or trashing) of ``entry`` that export time ``when`` first shows was made."""
+    return _moment(_rng(seed, member, entry, when), when)
+
+
+def _rng(seed: int, member: int, entry: int, when: int) -> random.Random:
+    return random.Random(f"update-{seed}-{member}-{entry}-{when}")
+
+
+def _moment(rng: random.Random, when: int) -> int:
+    return when - 60 - int(rng.random() * (objects.DAY - 120))
 
 
 def _trash(record: Record, kind: str, rng: random.Random, moment: int) -> None:

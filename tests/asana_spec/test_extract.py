@@ -237,7 +237,8 @@ def test_the_script_writes_the_same_file_for_the_same_source(tmp_path: Path) -> 
     spec["paths"]["/organization_exports"] = spec["paths"].pop("/kept")
     for path in set(script.PATHS) - {"/organization_exports"}:
         spec["paths"][path] = {"get": {"description": "x"}}
-    spec["components"]["schemas"]["WorkspaceResponse"] = {"type": "object"}
+    for ref in script.COMPONENTS:
+        spec["components"]["schemas"][ref.rsplit("/", 1)[1]] = {"type": "object"}
     source = tmp_path / "asana_oas.yaml"
     source.write_text(yaml.safe_dump(spec))
     first, second, today = tmp_path / "first.yaml", tmp_path / "second.yaml", tmp_path / "today.yaml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from typing import TYPE_CHECKING
 
 import requests
@@ -44,3 +46,36 @@ class Api:
             if data["state"] == "finished":
                 return gid, data["download_url"]
         raise AssertionError(f"export {gid} never finished")
+
+    def create_resource_export(
+        self, *parameters: dict, workspace: str | None = None, **kwargs
+    ) -> requests.Response:
+        body = {
+            "data": {
+                "workspace": workspace or self.emulator.organization_gid,
+                "export_request_parameters": list(parameters),
+            }
+        }
+        return self.post("/exports/resource", json=body, **kwargs)
+
+    def create_graph_export(self, parent: str, **kwargs) -> requests.Response:
+        return self.post("/exports/graph", json={"data": {"parent": parent}}, **kwargs)
+
+    def get_job(self, gid: str, **kwargs) -> requests.Response:
+        return self.get(f"/jobs/{gid}", **kwargs)
+
+    def finished_job(self, created: requests.Response) -> dict:
+        """Poll the job ``created`` answered with until it is done; return the last Job."""
+        assert created.status_code == 201, created.text
+        gid = created.json()["data"]["gid"]
+        for _ in range(50):
+            job = self.get_job(gid).json()["data"]
+            if job["status"] in ("succeeded", "failed"):
+                return job
+        raise AssertionError(f"job {gid} never finished")
+
+    def job_lines(self, job: dict) -> list[dict]:
+        """Download a succeeded job's file; return its objects."""
+        export = job.get("new_resource_export") or job["new_graph_export"]
+        body = requests.get(export["download_url"], timeout=30).content
+        return [json.loads(line) for line in gzip.decompress(body).splitlines()]

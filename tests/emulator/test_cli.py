@@ -35,7 +35,7 @@ def test_every_fault_flag_reaches_faults() -> None:
     args = build_parser().parse_args(
         "--rate-limit 2 --rate-limit-methods get --retry-after 3 --server-error 1 --server-error-status 503 "
         "--server-error-methods POST --html-error 4 --html-error-status 504 --latency 0.5 --forbidden "
-        "--non-enterprise --export-state error --drop-download 1 --drop-after-bytes 10 --drop-stall 0.2 "
+        "--non-enterprise --export-state error --job-status failed --drop-download 1 --drop-after-bytes 10 --drop-stall 0.2 "
         "--truncate-gzip --bad-lines --expire-urls 2 --ignore-range --slow-download-bps 1000 "
         "--omit-content-length".split()
     )
@@ -44,7 +44,7 @@ def test_every_fault_flag_reaches_faults() -> None:
         "rate_limit": 2, "rate_limit_retry_after": 3.0, "rate_limit_methods": ["GET"],
         "server_error": 1, "server_error_status": 503, "server_error_methods": ["POST"],
         "html_error": 4, "html_error_status": 504, "latency": 0.5, "forbidden": True, "non_enterprise": True,
-        "export_state": "error", "drop_download": 1, "drop_after_bytes": 10, "drop_stall": 0.2,
+        "export_state": "error", "job_status": "failed", "drop_download": 1, "drop_after_bytes": 10, "drop_stall": 0.2,
         "truncate_gzip": True, "bad_lines": True, "expire_urls": 2, "ignore_range": True,
         "slow_download_bps": 1000, "omit_content_length": True,
     }  # fmt: skip

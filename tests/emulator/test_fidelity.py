@@ -19,6 +19,30 @@ def spec() -> dict[str, Any]:
     return load_extract()
 
 
+@pytest.fixture(scope="module")
+def object_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """
+    The spec with its nullable references read as Asana means them, to check the objects of export files.
+
+    OAS 3.0 can only write a reference that may be null as ``allOf: [$ref, {nullable: true}]``, which a strict
+    validator reads as never null (the ``$ref`` branch refuses null): e.g. a task's ``assignee`` and
+    ``parent``, null in Asana's answers. Each such ``allOf`` becomes "that, or null".
+    """
+    return {**spec, "components": _nullable_refs(spec["components"])}
+
+
+def _nullable_refs(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_nullable_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_refs(value) for key, value in node.items()}
+    parts = node.get("allOf", [])
+    if any(isinstance(part, dict) and part.get("nullable") for part in parts):
+        return {"anyOf": [node, {"enum": [None]}]}
+    return node
+
+
 def _response_schema(spec: dict, path: str, method: str, status: int) -> dict:
     response = spec["paths"][path][method]["responses"][status]
     if "$ref" in response:
@@ -181,3 +205,92 @@ def test_sdk_does_not_retry_a_rate_limited_post(asana_emulator) -> None:
     assert raised.value.status == 429
     assert [r.status for r in asana_emulator.requests if r.method == "POST"] == [429]
     assert asana_emulator.exports == {}
+
+
+#: The schema each resource type of a resource or graph export file is checked against (messages: the spec
+#: describes them as "similar to the status update schema", and lists their fields in the export's text).
+LINE_SCHEMAS = {
+    "task": "#/components/schemas/TaskResponse",
+    "team": "#/components/schemas/TeamResponse",
+    "project": "#/components/schemas/ProjectResponse",
+    "section": "#/components/schemas/SectionResponse",
+}
+MESSAGE_FIELDS = {
+    "gid", "resource_type", "resource_subtype", "status_type", "created_by", "created_at", "modified_at", "title",
+    "text", "html_notes", "num_likes", "likes", "stories", "attachments", "followers", "parents",
+}  # fmt: skip
+EMBEDDED = ("stories", "attachments", "members")
+EVERY_TYPE = ({"resource_type": "task"}, {"resource_type": "team"}, {"resource_type": "message"})
+JOB_FIELDS = "resource_subtype,status,{0},{0}.created_at,{0}.completed_at,{0}.download_url"
+
+
+@pytest.mark.parametrize("kind", ["resource", "graph"])
+def test_job_responses_match_the_spec(spec: dict, asana_emulator, kind: str) -> None:
+    api = Api(asana_emulator)
+    if kind == "resource":
+        path, key = "/exports/resource", "new_resource_export"
+        created = api.create_resource_export(*EVERY_TYPE)
+    else:
+        path, key = "/exports/graph", "new_graph_export"
+        tasks = api.job_lines(api.finished_job(api.create_resource_export({"resource_type": "task"})))
+        created = api.create_graph_export(next(t["projects"][0]["gid"] for t in tasks if t["projects"]))
+    polls = [api.get_job(created.json()["data"]["gid"]).json() for _ in range(2)]
+    chosen = api.get_job(created.json()["data"]["gid"], params={"opt_fields": JOB_FIELDS.format(key)}).json()
+
+    assert created.status_code == 201
+    _validate(spec, _response_schema(spec, path, "post", 201), created.json())
+    response = {"Resource": "ResourceExportResponse", "Graph": "GraphExportResponse"}[kind.title()]
+    _assert_only_known(spec, f"#/components/schemas/{response}", created.json()["data"])
+    assert [poll["data"]["status"] for poll in polls] == ["in_progress", "succeeded"]
+    for body in [*polls, chosen]:
+        _validate(spec, _response_schema(spec, "/jobs/{job_gid}", "get", 200), body)
+        _assert_only_known(spec, "#/components/schemas/JobResponse", body["data"])
+    compact = {"Resource": "ResourceExportCompact", "Graph": "GraphExportCompact"}[kind.title()]
+    assert set(polls[1]["data"][key]) == _properties(spec, {"$ref": f"#/components/schemas/{compact}"})
+
+
+@pytest.mark.parametrize("kind", ["resource", "graph"])
+def test_export_lines_match_the_spec(spec: dict, object_spec: dict, asana_emulator, kind: str) -> None:
+    api = Api(asana_emulator)
+    lines = api.job_lines(api.finished_job(api.create_resource_export(*EVERY_TYPE)))
+    if kind == "graph":
+        project = next(line["projects"][0]["gid"] for line in lines if line.get("projects"))
+        lines = api.job_lines(api.finished_job(api.create_graph_export(project)))
+
+    seen = {line["resource_type"] for line in lines}
+    assert seen == ({"task", "team", "message"} if kind == "resource" else {"project", "section", "task"})
+    for line in lines:
+        if line["resource_type"] == "message":
+            assert set(line) <= MESSAGE_FIELDS
+            continue
+        schema = LINE_SCHEMAS[line["resource_type"]]
+        _validate(object_spec, {"$ref": schema}, line)
+        # What exports embed beyond the schema, as the spec's text says: stories, attachments, members.
+        _assert_only_known(spec, schema, {k: v for k, v in line.items() if k not in EMBEDDED})
+        for story in line.get("stories", []):
+            _validate(object_spec, {"$ref": "#/components/schemas/StoryCompact"}, story)
+            _assert_only_known(spec, "#/components/schemas/StoryCompact", story)
+        for attachment in line.get("attachments", []):
+            _validate(object_spec, {"$ref": "#/components/schemas/AttachmentResponse"}, attachment)
+            _assert_only_known(spec, "#/components/schemas/AttachmentResponse", attachment)
+
+
+def test_spec_validation_catches_a_wrong_job_status(spec: dict, api: Api) -> None:
+    body = api.create_resource_export({"resource_type": "team"}).json()
+    body["data"]["status"] = "done"
+
+    with pytest.raises(AssertionError):
+        _validate(spec, _response_schema(spec, "/exports/resource", "post", 201), body)
+
+
+@pytest.mark.parametrize(("setup", "status"), [({"forbidden": True}, 403), ({"server_error": 1}, 500)])
+def test_job_error_bodies_match_the_spec(spec: dict, asana_emulator, setup: dict, status: int) -> None:
+    api = Api(asana_emulator)
+    gid = api.create_resource_export({"resource_type": "team"}).json()["data"]["gid"]
+    calls = (lambda: api.get_job(gid), lambda: api.create_resource_export(*EVERY_TYPE))
+
+    for call in calls:
+        asana_emulator.set_faults(**setup)
+        response = call()
+        assert response.status_code == status
+        _validate(spec, {"$ref": "#/components/schemas/ErrorResponse"}, response.json())

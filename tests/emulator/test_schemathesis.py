@@ -26,11 +26,17 @@ import schemathesis
 
 from airflow_provider_asana.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.directory import ENTERPRISE_ORG, USER_GID
+from airflow_provider_asana.emulator.jobs import FIRST_JOB_GID
 from airflow_provider_asana.emulator.state import FIRST_EXPORT_GID
 
 from tests.asana_spec import EXTRACT_PATH
 
-OPERATIONS = ["createOrganizationExport", "getOrganizationExport", "getUser", "getWorkspaces"]
+OPERATIONS = [
+    "createOrganizationExport", "getOrganizationExport", "getUser", "getWorkspaces",
+    "createResourceExport", "createGraphExport", "getJob",
+]  # fmt: skip
+#: A project of the 16 KiB organization: a graph export's parent (the fixture checks it is one).
+PROJECT_GID = "1150000000000515"
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -56,11 +62,16 @@ CONFIG = schemathesis.Config.from_dict(
         "dictionaries": {
             "exports": {"values": [str(FIRST_EXPORT_GID)]},
             "organizations": {"values": [ENTERPRISE_ORG.gid]},
+            "jobs": {"values": [str(FIRST_JOB_GID)]},
+            "parents": {"values": [PROJECT_GID]},
             "users": {"values": ["me", USER_GID]},
         },
         "parameters": {
             "path.organization_export_gid": {"dictionary": "exports", "probability": KNOWN},
             "body.data.organization": {"dictionary": "organizations", "probability": KNOWN},
+            "body.data.workspace": {"dictionary": "organizations", "probability": KNOWN},
+            "body.data.parent": {"dictionary": "parents", "probability": KNOWN},
+            "path.job_gid": {"dictionary": "jobs", "probability": KNOWN},
             "path.user_gid": {"dictionary": "users", "probability": KNOWN},
         },
     }
@@ -70,7 +81,7 @@ schema = schemathesis.openapi.from_path(EXTRACT_PATH, config=CONFIG).include(ope
 
 @pytest.fixture(scope="module")
 def emulator(asana_emulator_cache_dir: Path) -> Iterator[AsanaEmulator]:
-    """One emulator for every generated request, its first export (the one in the dictionary) created."""
+    """One emulator for every generated request, its first export and job (those in the dictionary) created."""
     with AsanaEmulator(token=TOKEN, export_size=16 << 10, cache_dir=asana_emulator_cache_dir) as running:
         created = requests.post(
             running.api_url + "/organization_exports",
@@ -79,6 +90,13 @@ def emulator(asana_emulator_cache_dir: Path) -> Iterator[AsanaEmulator]:
             timeout=10,
         )
         assert created.json()["data"]["gid"] == str(FIRST_EXPORT_GID)
+        job = requests.post(
+            running.api_url + "/exports/graph",
+            json={"data": {"parent": PROJECT_GID}},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        assert job.json()["data"]["gid"] == str(FIRST_JOB_GID)
         yield running
 
 
