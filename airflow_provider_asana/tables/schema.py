@@ -152,6 +152,11 @@ def _has_nested_encoding(data_type: pa.DataType) -> bool:
     return False
 
 
+def revive_schema(schema: pa.Schema) -> pa.Schema:
+    """:func:`revive_null_only` for every field of a stored schema."""
+    return pa.schema([revive_null_only(f) for f in schema])
+
+
 def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
     """Fields by name, in the order they were first seen, each with :func:`unify_fields` of all its types."""
     merged: dict[str, pa.Field] = {}
