@@ -152,9 +152,8 @@ class UpsertTableLoad(TableLoad):
                 )
             self._files = self._previous_files()
             keys = os.path.join(self.workdir, "previous-keys.parquet")
-            order = ORDER_FIELD if ORDER_FIELD in stored.names else None
             previous_keys(
-                load.fs, [f for f, _ in self._files], keys, key=key, key_type=pa.string(), order=order
+                load.fs, [f for f, _ in self._files], keys, key=key, key_type=pa.string(), order=ORDER_FIELD
             )
         else:
             self._files = []
@@ -243,7 +242,8 @@ def _same_field(a: pa.Field, b: pa.Field) -> bool:
     if pa.types.is_struct(a.type):
         return all(_same_field(x, y) for x, y in zip(a.type, b.type))
     if pa.types.is_list(a.type):
-        return _same_field(a.type.value_field, b.type.value_field)
+        # Delta names an array's item "element", pyarrow "item"
+        return _same_field(a.type.value_field.with_name("item"), b.type.value_field.with_name("item"))
     return True
 
 
