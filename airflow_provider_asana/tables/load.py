@@ -370,10 +370,7 @@ class _Load:
         exports_delta = open_table(self.root, EXPORTS_TABLE)
         touched: dict[str, int | None] = {}
         for t in loads:
-            touched[t.name] = t.previous.version() if t.previous is not None else None
-            touched[changes_table(t.name)] = (
-                t.previous_changes.version() if t.previous_changes is not None else None
-            )
+            touched.update(t.touched())
         if self.stager.rejected:
             touched[REJECTED_TABLE] = rejected.version() if rejected is not None else None
         touched[EXPORTS_TABLE] = exports_delta.version() if exports_delta is not None else None
@@ -496,7 +493,7 @@ class _Load:
         from airflow_provider_asana.tables.naming import changes_table
 
         for t in loads:
-            for relative in (t.name, changes_table(t.name)):
+            for relative in t.touched():
                 table = open_table(self.root, relative)
                 if table is None:
                     continue

@@ -98,6 +98,15 @@ class TableLoad:
         """Tell whether there is work: a kind seen before and absent now gets an empty version too."""
         return self.staged is not None or self._previous_rows > 0
 
+    def touched(self) -> dict[str, int | None]:
+        """The tables this load may commit to (relative to the root), with their versions before it."""
+        return {
+            self.name: self.previous.version() if self.previous is not None else None,
+            changes_table(self.name): (
+                self.previous_changes.version() if self.previous_changes is not None else None
+            ),
+        }
+
     # -- data files ------------------------------------------------------------------------------------------
     def write(self) -> Any:
         os.makedirs(self.workdir, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +28,11 @@ from airflow_provider_asana.tables.snapshot import CHANGE_TYPES, TableLoad, Tabl
 
 #: The field ordering versions of one object: of two versions, the one with the larger text is kept.
 ORDER_FIELD = "modified_at"
+#: Arrays of objects a resource embeds and owns, each split into its own table ``<table>_<suffix>`` keyed by
+#: the owner's gid (``task_story``, ``task_attachment``): docs/lake-tables.md has the measurements.
+CHILDREN = {"stories": "story", "attachments": "attachment"}
+#: The column of a child table naming its owner.
+PARENT_KEY = "_parent_gid"
 
 
 @dataclass
@@ -36,9 +41,14 @@ class UpsertResult(TableResult):
 
     duplicates: int = 0
     stale: int = 0
+    #: Per child table (``task_story``): ``rows``, ``written`` (rows of this export's objects), ``version``.
+    children: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "duplicates": self.duplicates, "stale": self.stale}
+        out = {**super().as_dict(), "duplicates": self.duplicates, "stale": self.stale}
+        if self.children:
+            out["children"] = self.children
+        return out
 
 
 class UpsertTableLoad(TableLoad):
@@ -48,8 +58,25 @@ class UpsertTableLoad(TableLoad):
     :param load: the running load; ``load.fmt.key`` names the key.
     """
 
+    def __init__(self, load: Any, name: str, staged: Any, previous: Any, previous_changes: Any) -> None:
+        from airflow_provider_asana.tables.delta import open_table
+
+        super().__init__(load, name, staged, previous, previous_changes)
+        fields = {f for c in (staged.chunks if staged is not None else []) for f in c.schema.names}
+        self.children = {
+            field: ChildTable(self, f"{name}_{suffix}", field, open_table(load.root, f"{name}_{suffix}"))
+            for field, suffix in CHILDREN.items()
+            if field in fields
+        }
+
     def has_work(self) -> bool:
         return self.staged is not None
+
+    def touched(self) -> dict[str, int | None]:
+        out = super().touched()
+        for child in self.children.values():
+            out[child.name] = child.previous.version() if child.previous is not None else None
+        return out
 
     def write(self) -> Any:
         os.makedirs(self.workdir, exist_ok=True)
@@ -84,10 +111,13 @@ class UpsertTableLoad(TableLoad):
                 if labels is None:
                     continue
                 t0 = time.perf_counter()
-                data = self._conform_chunk(pq.read_table(chunk.path).take(labels.column("row")), chunk_mapping)
+                raw = pq.read_table(chunk.path).take(labels.column("row"))
+                data = self._conform_chunk(raw, chunk_mapping)
                 snapshot.write(data)
-                t1 = time.perf_counter()
                 existed = labels.column("existed")
+                for child in self.children.values():
+                    child.stage(raw, existed)
+                t1 = time.perf_counter()
                 self._write_changes(writers["insert"], data.filter(pc.invert(existed)))
                 self._write_changes(writers["update"], data.filter(existed))
                 snapshot_seconds += t1 - t0
@@ -95,12 +125,16 @@ class UpsertTableLoad(TableLoad):
             t0 = time.perf_counter()
             if stored is not None and (upsert.replaced or rewrite_all):
                 self._rewrite_previous(snapshot, upsert.replaced, stored_mapping, rewrite_all)
+            for child in self.children.values():
+                child.write()
             if self.change_mode == "rewrite":
                 self._rewrite_old_changes(writers)
             snapshot_seconds += time.perf_counter() - t0
             self.snapshot_files = snapshot.close()
             self.change_files = [writers[kind].close() for kind in CHANGE_TYPES[:2]]
         except BaseException:
+            for child in self.children.values():
+                child.abort()
             snapshot.abort()
             for writer in writers.values():
                 writer.abort()
@@ -124,7 +158,8 @@ class UpsertTableLoad(TableLoad):
         reserved = {f.name for f in self._added_fields()}
         previous = [s.revive_null_only(f) for f in stored if f.name not in reserved] if stored else []
         by_source = [f.with_name(s.source_name(f)) for f in previous]
-        new = s.unify_schemas(pa.schema([f for f in c.schema if f.name != RECORD_HASH]) for c in chunks)
+        skip = {RECORD_HASH, *self.children}
+        new = s.unify_schemas(pa.schema([f for f in c.schema if f.name not in skip]) for c in chunks)
         unified = s.unify_schemas([pa.schema(by_source), new])
         finals, _ = s.deduplicate_names([s.final_field(f) for f in unified], reserved=reserved)
         chunk_mapping = [(u.name, f) for u, f in zip(unified, finals)]
@@ -227,8 +262,152 @@ class UpsertTableLoad(TableLoad):
             )  # fmt: skip
         else:
             result.version = self.previous.version()
+        for child in self.children.values():
+            result.children[child.name] = child.commit()
         self.commit_changes()
         return result
+
+
+class ChildTable:
+    """
+    The objects one array field of an upserted table embeds (a task's ``stories``), as their own table.
+
+    Each row is one item, with ``_parent_gid`` naming its owner. When an owner is written, its items replace
+    the ones the table had for it (copy-on-write by file, one commit, like the owner's table); the items of
+    owners the export does not name stay. The items' rows carry the export that wrote them.
+    """
+
+    def __init__(self, owner: UpsertTableLoad, name: str, field_name: str, previous: Any) -> None:
+        self.owner, self.name, self.field, self.previous = owner, name, field_name, previous
+        self.staged: list[tuple[str, pa.Schema]] = []
+        self.replaced_owners: list[pa.Array] = []
+        self.files = DataFiles()
+        self.removed: list[Any] = []
+        self.schema = pa.schema([])
+        self.rewrite_all = False
+        self.rows = self.written = self.dropped = 0
+        self._writer: FileWriter | None = None
+
+    def stage(self, raw: pa.Table, existed: pa.Array) -> None:
+        """Keep the items of the owners in ``raw`` (the rows being written) in a local file."""
+        key = self.owner.load.fmt.key
+        if self.field not in raw.column_names:
+            return
+        owners = raw.column(key).combine_chunks()
+        self.replaced_owners.append(owners.filter(existed.combine_chunks()))
+        items = _items(raw.column(self.field).combine_chunks(), owners)
+        if items is None or not items.num_rows:
+            return
+        path = os.path.join(self.owner.workdir, f"{self.name}-{len(self.staged):05d}.parquet")
+        pq.write_table(items, path, compression="lz4", write_statistics=False)
+        self.staged.append((path, items.schema))
+        self.written += items.num_rows
+
+    def write(self) -> None:
+        load = self.owner.load
+        stored = arrow_schema(self.previous) if self.previous is not None else None
+        added = self.owner._added_fields()[:2]
+        reserved = {f.name for f in added}
+        previous = [s.revive_null_only(f) for f in stored if f.name not in reserved] if stored else []
+        unified = s.unify_schemas([pa.schema(previous), *(schema for _, schema in self.staged)])
+        finals, _ = s.deduplicate_names([s.final_field(f) for f in unified], reserved=reserved)
+        self.schema = pa.schema(finals + added)
+        self.rewrite_all = stored is not None and not _identical(stored, self.schema)
+        writer = self._writer = FileWriter(load.root, load.fs, self.name, load.load_id, self.schema)
+        for path, _ in self.staged:
+            items = pq.read_table(path)
+            writer.write(load.export_columns(_conform_to(items, self.schema, added), first=False))
+        if self.previous is not None:
+            self._rewrite_previous(writer, previous)
+        self.files = writer.close()
+        self.rows = (self.previous.count() if self.previous is not None else 0) + self.written
+
+    def _rewrite_previous(self, writer: FileWriter, previous: list[pa.Field]) -> None:
+        from deltalake.transaction import RemoveAction
+
+        load = self.owner.load
+        owners = pa.concat_arrays(self.replaced_owners) if self.replaced_owners else pa.array([], pa.string())
+        if not len(owners) and not self.rewrite_all:
+            return
+        stored = pa.schema(previous + self.owner._added_fields()[:2])
+        for action in pa.table(self.previous.get_add_actions(flatten=True)).to_pylist():
+            with load.fs.open_input_file(load.root.path(f"{self.name}/{action['path']}")) as handle:
+                parquet = pq.ParquetFile(handle)
+                replaced = pc.is_in(parquet.read(columns=[PARENT_KEY]).column(PARENT_KEY), owners)
+                dropped = pc.sum(replaced.cast(pa.int64())).as_py() or 0
+                if not dropped and not self.rewrite_all:
+                    continue
+                data = parquet.read().filter(pc.invert(replaced))
+            self.dropped += dropped
+            writer.write(_conform_to(data, self.schema, [], source=stored))
+            self.removed.append(RemoveAction(action["path"], True, int(time.time() * 1000), action["size_bytes"], {}))
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+
+    def commit(self) -> dict[str, Any]:
+        load = self.owner.load
+        rows = self.rows - self.dropped
+        if self.previous is None:
+            if not self.files.actions:
+                return {"rows": 0, "written": 0, "version": None}
+            version = commit(
+                load.root, self.name, self.files, self.schema,
+                mode="overwrite", load_id=load.load_id, export_gid=load.export_gid,
+            )  # fmt: skip
+        elif self.files.actions or self.removed or self.rewrite_all:
+            files = DataFiles(self.files.actions + ([] if self.rewrite_all else self.removed))
+            version = commit(
+                load.root, self.name, files, self.schema, mode="overwrite" if self.rewrite_all else "append",
+                load_id=load.load_id, export_gid=load.export_gid,
+            )  # fmt: skip
+        else:
+            version = self.previous.version()
+        return {"rows": rows, "written": self.written, "version": version}
+
+
+def _items(column: pa.Array, owners: pa.Array) -> pa.Table | None:
+    """One row per item of an array column, ``_parent_gid`` first; items that are not objects as ``value``."""
+    import json
+
+    from airflow_provider_asana.tables.parse import records_to_table
+
+    t = column.type
+    if pa.types.is_list(t) and pa.types.is_struct(t.value_type) and t.value_type.num_fields:
+        flat = pc.list_flatten(column)
+        parents = pc.list_parent_indices(column)
+        items = pa.Table.from_struct_array(flat)
+        return items.add_column(0, PARENT_KEY, owners.take(parents))
+    if pa.types.is_list(t) and pa.types.is_null(t.value_type) or pa.types.is_null(t):
+        return None
+    # drifted (JSON text) or items that are not objects: one record per item, typed like any other column
+    records: list[dict[str, Any]] = []
+    values = column.to_pylist()
+    for owner, value in zip(owners.to_pylist(), values):
+        items = json.loads(value) if isinstance(value, str) else value
+        for item in items or []:
+            records.append({PARENT_KEY: owner, **(item if isinstance(item, dict) else {"value": item})})
+    return records_to_table(records) if records else None
+
+
+def _conform_to(
+    data: pa.Table, target: pa.Schema, skip: list[pa.Field], source: pa.Schema | None = None
+) -> pa.Table:
+    """``data`` conformed to ``target`` without the ``skip`` fields (filled by the caller)."""
+    fields = {f.name: f for f in (source if source is not None else data.schema)}
+    names = {f.name for f in skip}
+    arrays, out = [], []
+    for f in target:
+        if f.name in names:
+            continue
+        if f.name in data.column_names:
+            source_field = s.revive_null_only(fields.get(f.name, data.schema.field(f.name)))
+            arrays.append(s.conform(data.column(f.name).combine_chunks(), source_field, f))
+        else:
+            arrays.append(pa.nulls(data.num_rows, f.type))
+        out.append(f)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(out))
 
 
 def _identical(stored: pa.Schema, final: pa.Schema) -> bool:

@@ -41,7 +41,13 @@ def test_the_first_load_inserts_every_object_into_its_resource_type_table(first)
         "task": (10, 10, 0, 0), "team": (1, 1, 0, 0), "message": (1, 1, 0, 0),
     }  # fmt: skip
     tasks = by_gid(root)
-    assert tasks[task(3)["gid"]]["stories"][1]["text"] == "comment 1 on task 3"  # stories stay nested
+    assert "stories" not in tasks[task(3)["gid"]]  # stories and attachments have their own tables
+    stories = [r for r in rows(root, "resources/task_story") if r["_parent_gid"] == task(3)["gid"]]
+    assert sorted(r["text"] for r in stories) == ["comment 0 on task 3", "comment 1 on task 3"]
+    assert stories[0]["created_by"]["resource_type"] == "user"
+    assert len(rows(root, "resources/task_story")) == 20
+    assert len(rows(root, "resources/task_attachment")) == 3  # tasks 0, 4, 8
+    assert result["tables"]["task"]["children"]["task_story"] == {"rows": 20, "written": 20, "version": 0}
     assert by_gid(root, "team")[team(1)["gid"]]["members"][0]["name"] == "User 0"
     assert len(changes(root, "1")) == 10
 
@@ -70,6 +76,24 @@ def test_an_overlapping_window_writes_only_what_changed(first, tmp_path):
     assert table(root, "resources/team").version() == 0
 
 
+def test_an_updated_task_replaces_its_stories_and_keeps_the_others(first, tmp_path):
+    root, _ = first
+    version = table(root, "resources/task_story").version()
+    fewer = task(3, minute=30, stories=1)  # one story left on task 3
+    more = task(4, minute=30, stories=3)
+    load(write_lines(tmp_path / "second.json.gz", [line(fewer), line(more)]), root, "2")
+
+    stories = rows(root, "resources/task_story")
+    per_task: dict[str, list[str]] = {}
+    for r in stories:
+        per_task.setdefault(r["_parent_gid"], []).append(r["gid"])
+    assert sorted(per_task[fewer["gid"]]) == [fewer["gid"] + "000"]
+    assert sorted(per_task[more["gid"]]) == [more["gid"] + f"{i:03d}" for i in range(3)]
+    assert len(stories) == 20 - 2 - 2 + 1 + 3
+    assert {r["_export_gid"] for r in stories if r["_parent_gid"] == task(0)["gid"]} == {"1"}
+    assert table(root, "resources/task_story").version() == version + 1
+
+
 def test_the_same_objects_again_commit_nothing(first, tmp_path):
     root, _ = first
     version = table(root, "resources/task").version()
@@ -77,6 +101,7 @@ def test_the_same_objects_again_commit_nothing(first, tmp_path):
     result = load(again, root, "2")
     assert (result["tables"]["task"]["inserted"], result["tables"]["task"]["updated"]) == (0, 0)
     assert table(root, "resources/task").version() == version
+    assert table(root, "resources/task_story").version() == 0
     assert changes(root, "2") == []
 
 
@@ -115,7 +140,8 @@ def test_a_field_null_in_the_first_load_takes_its_type_later(first, tmp_path):
     tasks = by_gid(root)
     assert tasks[sub["gid"]]["parent"] == sub["parent"]  # a struct, not JSON text
     assert tasks[task(0)["gid"]]["parent"] is None
-    assert by_gid(root, "message")[msg["gid"]]["stories"] == [msg["stories"][0]]
+    (reply,) = rows(root, "resources/message_story")  # no message had a story before: a new table
+    assert {k: reply[k] for k in ("_parent_gid", "gid", "text")} == {"_parent_gid": msg["gid"], "gid": "1", "text": "a reply"}
     assert "parent" not in load(write_lines(tmp_path / "x.json.gz", [line(task(21))]), root, "3")["tables"][
         "task"
     ]["drifted_columns"]
