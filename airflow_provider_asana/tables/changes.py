@@ -45,7 +45,7 @@ def previous_keys(
     path: str,
     *,
     key: str = KEY,
-    key_type: pa.DataType = pa.int64(),
+    key_type: pa.DataType | None = None,
     order: str | None = None,
 ) -> int:
     """
@@ -56,6 +56,7 @@ def previous_keys(
     :param key: the key column, read as ``key_type``.
     :param order: a column whose text orders versions of one object (``modified_at``), kept as ``m``.
     """
+    key_type = key_type or pa.int64()
     fields = [("k", key_type), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())]
     schema = pa.schema(fields + ([("m", pa.string())] if order else []))
     rows = 0
@@ -75,7 +76,9 @@ def previous_keys(
                         pa.array(range(row, row + n), pa.int64()),
                     ]
                     if order:
-                        arrays.append(_as_text(batch.column(order)) if has_order else pa.nulls(n, pa.string()))
+                        arrays.append(
+                            _as_text(batch.column(order)) if has_order else pa.nulls(n, pa.string())
+                        )
                     writer.write_table(pa.table(arrays, schema=schema))
                     row += n
                     rows += n
@@ -253,8 +256,10 @@ def compute_upserts(
             "QUALIFY row_number() OVER (PARTITION BY k ORDER BY m DESC NULLS LAST, chunk DESC, row DESC) = 1"
         )
         if previous is None:
-            con.execute("CREATE TEMP VIEW p AS SELECT NULL::VARCHAR AS k, NULL::BIGINT AS h, NULL::VARCHAR AS m, "
-                        "NULL::INTEGER AS fragment, NULL::BIGINT AS row WHERE false")
+            con.execute(
+                "CREATE TEMP VIEW p AS SELECT NULL::VARCHAR AS k, NULL::BIGINT AS h, NULL::VARCHAR AS m, "
+                "NULL::INTEGER AS fragment, NULL::BIGINT AS row WHERE false"
+            )
         else:
             con.execute(f"CREATE TEMP VIEW p AS SELECT * FROM read_parquet({_sql_list([previous])})")
         con.execute(
@@ -282,5 +287,10 @@ def compute_upserts(
     finally:
         con.close()
     return UpsertSet(
-        inserted, updated, duplicates, stale, upserts if inserted + updated else None, replaced if updated else None
+        inserted,
+        updated,
+        duplicates,
+        stale,
+        upserts if inserted + updated else None,
+        replaced if updated else None,
     )

@@ -126,6 +126,11 @@ def load_resource_export(
     """
     from airflow_provider_asana.tables.naming import resource_format
 
+    if resource_type is not None and (not isinstance(resource_type, str) or not resource_type.strip()):
+        raise ValueError(
+            f"resource_type={resource_type!r}: pass the resource type of lines that have none (such as "
+            "'task'), or None."
+        )
     root = _resources_root(tables_root, storage_options)
     return _run(
         _Kind(resource_format(resource_type), "UpsertTableLoad", carry_tables=False), source, root, export_gid,
@@ -207,9 +212,9 @@ def _run(
 
 def recover(tables_root: Any, *, storage_options: dict[str, str] | None = None) -> None:
     """
-    Undo every load that died on ``tables_root`` (killed: its journal is still in ``_loads/`` or
-    ``resources/_loads/``).
+    Undo every load that died on ``tables_root``: killed, its journal is still in ``_loads/``.
 
+    Resource-export loads keep theirs in ``resources/_loads/``; both are looked at.
     Readers of the latest versions then see the last complete export again. Every load does this first.
 
     :param tables_root: as for :func:`load_organization_export`.
@@ -345,11 +350,10 @@ class _Load:
 
     # -- pass 2 ----------------------------------------------------------------------------------------------
     def write_and_commit(self, exports: Any) -> dict[str, Any]:
-        from airflow_provider_asana.tables import exports as exports_table
+        from airflow_provider_asana.tables import exports as exports_table, snapshot, upsert
         from airflow_provider_asana.tables.delta import open_table
         from airflow_provider_asana.tables.journal import remove_journal, undo_load, write_journal
         from airflow_provider_asana.tables.naming import EXPORTS_TABLE, REJECTED_TABLE, changes_table
-        from airflow_provider_asana.tables import snapshot, upsert
 
         table_load = getattr(snapshot, self.kind.table_load, None) or getattr(upsert, self.kind.table_load)
         last = exports_table.latest(exports)
@@ -490,7 +494,6 @@ class _Load:
 
     def _vacuum(self, loads: list[Any]) -> None:
         from airflow_provider_asana.tables.delta import open_table
-        from airflow_provider_asana.tables.naming import changes_table
 
         for t in loads:
             for relative in t.touched():

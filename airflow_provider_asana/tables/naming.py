@@ -89,6 +89,10 @@ class RecordFormat:
     key_required: bool = False
     default_type: str | None = None
 
+    def kind_of(self, obj: dict) -> str:
+        """Return the kind of a parsed record that :func:`~airflow_provider_asana.tables.parse.problem` accepted."""
+        return str(obj.get(self.type_field) or self.default_type)
+
     @property
     def type_pattern(self) -> re.Pattern[bytes]:
         """Find the kind in a line's bytes (the first occurrence; the parser checks it was the top level)."""

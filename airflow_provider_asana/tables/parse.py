@@ -106,7 +106,11 @@ def _read_fast(data: bytes, n_lines: int, table_name: str, fmt: RecordFormat) ->
         table = _read_json(data)
     except pa.ArrowException:
         return None
-    if table.num_rows != n_lines or not _types_belong(table, table_name, fmt) or not _keys_present(table, fmt):
+    if (
+        table.num_rows != n_lines
+        or not _types_belong(table, table_name, fmt)
+        or not _keys_present(table, fmt)
+    ):
         return None
     return _timestamps(table, data)
 
@@ -223,7 +227,7 @@ def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str, fmt:
         if reason:
             bad.append(BadLine(number, reason, line))
             continue
-        target = fmt.table_for_type(obj.get(fmt.type_field) or fmt.default_type)
+        target = fmt.table_for_type(fmt.kind_of(obj))
         if target != table_name:
             misrouted.append((number, line, target))
             continue

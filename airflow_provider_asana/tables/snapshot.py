@@ -99,7 +99,7 @@ class TableLoad:
         return self.staged is not None or self._previous_rows > 0
 
     def touched(self) -> dict[str, int | None]:
-        """The tables this load may commit to (relative to the root), with their versions before it."""
+        """Return the tables this load may commit to (relative to the root), with their versions before it."""
         return {
             self.name: self.previous.version() if self.previous is not None else None,
             changes_table(self.name): (

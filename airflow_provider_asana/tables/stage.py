@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from array import array
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_asana.tables.errors import BadLineError
-from airflow_provider_asana.tables.naming import ADDED_COLUMNS, CHANGE_TYPE, ORGANIZATION, RECORD_HASH, RecordFormat
+from airflow_provider_asana.tables.naming import (
+    ADDED_COLUMNS,
+    CHANGE_TYPE,
+    ORGANIZATION,
+    RECORD_HASH,
+    RecordFormat,
+)
 from airflow_provider_asana.tables.parse import BadLine, ParsedChunk, parse_chunk, problem
 from airflow_provider_asana.tables.schema import SOURCE_NAME
 
@@ -206,7 +211,7 @@ class Stager:
         if reason:
             self._bad([BadLine(number, reason, line)])
             return
-        self._add(self.fmt.table_for_type(obj.get(self.fmt.type_field) or self.fmt.default_type), line, number)
+        self._add(self.fmt.table_for_type(self.fmt.kind_of(obj)), line, number)
 
     def _add(self, table: str, line: bytes, number: int) -> None:
         buffer = self._by_table.get(table)

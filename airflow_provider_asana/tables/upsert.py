@@ -97,8 +97,12 @@ class UpsertTableLoad(TableLoad):
         snapshot = FileWriter(load.root, load.fs, self.name, load.load_id, self.schema)
         writers = {
             kind: FileWriter(
-                load.root, load.fs, changes_table(self.name), f"{load.load_id}-{kind}",
-                self._file_schema(self.schema), {CHANGE_TYPE: kind},
+                load.root,
+                load.fs,
+                changes_table(self.name),
+                f"{load.load_id}-{kind}",
+                self._file_schema(self.schema),
+                {CHANGE_TYPE: kind},
             )  # fmt: skip
             for kind in CHANGE_TYPES[:2]
         }
@@ -199,7 +203,7 @@ class UpsertTableLoad(TableLoad):
         )  # fmt: skip
 
     def _previous_files(self) -> list[tuple[str, Any]]:
-        """The current version's data files: ``(path on the filesystem, add action)``."""
+        """Return the current version's data files: ``(path on the filesystem, add action)``."""
         actions = pa.table(self.previous.get_add_actions(flatten=True)).to_pylist()
         return [(self.load.root.path(f"{self.name}/{a['path']}"), a) for a in actions]
 
@@ -227,9 +231,7 @@ class UpsertTableLoad(TableLoad):
                     start += n
                     writer.write(self._conform_stored(data, mapping, target))
             self.removed.append(
-                RemoveAction(
-                    action["path"], True, int(time.time() * 1000), action["size_bytes"], {}
-                )
+                RemoveAction(action["path"], True, int(time.time() * 1000), action["size_bytes"], {})
             )
 
     def _conform_stored(
@@ -340,7 +342,9 @@ class ChildTable:
                 data = parquet.read().filter(pc.invert(replaced))
             self.dropped += dropped
             writer.write(_conform_to(data, self.schema, [], source=stored))
-            self.removed.append(RemoveAction(action["path"], True, int(time.time() * 1000), action["size_bytes"], {}))
+            self.removed.append(
+                RemoveAction(action["path"], True, int(time.time() * 1000), action["size_bytes"], {})
+            )
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -394,7 +398,7 @@ def _items(column: pa.Array, owners: pa.Array) -> pa.Table | None:
 def _conform_to(
     data: pa.Table, target: pa.Schema, skip: list[pa.Field], source: pa.Schema | None = None
 ) -> pa.Table:
-    """``data`` conformed to ``target`` without the ``skip`` fields (filled by the caller)."""
+    """Return ``data`` conformed to ``target`` without the ``skip`` fields (filled by the caller)."""
     fields = {f.name: f for f in (source if source is not None else data.schema)}
     names = {f.name for f in skip}
     arrays, out = [], []

@@ -26,7 +26,7 @@ TABLE_EVENT_KEYS = (
     "drifted_columns",
 )
 #: What a resource table's event extra holds besides (what its upsert left out).
-UPSERT_EVENT_KEYS = ("duplicates", "stale")
+UPSERT_EVENT_KEYS = ("duplicates", "stale", "children")
 #: What an ``Asset`` outlet's event extra holds of the load's result.
 LOAD_EVENT_KEYS = ("export_gid", "export_created_at", "source_sha256", "lines", "rejected")
 
@@ -154,10 +154,16 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
             "tables_root": table_location(tables_root, self.table_prefix).rstrip("/"),
             "tables": per_table,
         }
+        children = {  # a resource table's child tables (task_story): rows, written, version
+            name: dict(child)
+            for counts in result["tables"].values()
+            for name, child in counts.get("children", {}).items()
+            if child["version"] is not None
+        }
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 events = context["outlet_events"][outlet]
-                for name, counts in per_table.items():
+                for name, counts in {**per_table, **children}.items():
                     table: dict[str, Any] = {**common, "table": name, **counts}
                     events.add(Asset(uri=table_location(tables_root, self.table_prefix + name)), extra=table)
             elif isinstance(outlet, (Asset, AssetRef)):

@@ -40,7 +40,10 @@ class AsanaResourceExportToDeltaTablesOperator(AsanaOrganizationExportToDeltaTab
     :return: The load's result (:func:`~airflow_provider_asana.tables.load_resource_export`).
     """
 
-    template_fields: Sequence[str] = (*AsanaOrganizationExportToDeltaTablesOperator.template_fields, "resource_type")
+    template_fields: Sequence[str] = (
+        *AsanaOrganizationExportToDeltaTablesOperator.template_fields,
+        "resource_type",
+    )
     table_prefix = "resources/"
 
     def __init__(self, *, resource_type: str | None = None, **kwargs: Any) -> None:
@@ -50,9 +53,4 @@ class AsanaResourceExportToDeltaTablesOperator(AsanaOrganizationExportToDeltaTab
     def _load(self, source: Any, tables_root: Any, **kwargs: Any) -> dict[str, Any]:
         from airflow_provider_asana.tables import load_resource_export
 
-        if self.resource_type is not None and (not isinstance(self.resource_type, str) or not self.resource_type):
-            raise ValueError(
-                f"resource_type is {self.resource_type!r}: pass the resource type of lines that have none "
-                "(such as 'task'), or None."
-            )
         return load_resource_export(source, tables_root, resource_type=self.resource_type, **kwargs)

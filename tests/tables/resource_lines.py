@@ -11,11 +11,21 @@ def user(n: int) -> dict[str, Any]:
     return {"gid": str(9000 + n), "resource_type": "user", "name": f"User {n}"}
 
 
+_WORDS = ["".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=3 + i % 7)) for i in range(4000)]
+
+
+def prose(rng: random.Random, words: int) -> str:
+    """Text drawn from a 4,000-word vocabulary: compresses about like real notes and comments."""
+    return " ".join(rng.choices(_WORDS, k=words))
+
+
 def iso(minute: int) -> str:
     return f"2026-11-29T{minute // 60 % 24:02d}:{minute % 60:02d}:00.000Z"
 
 
-def task(n: int, *, minute: int = 0, name: str | None = None, stories: int = 2, **extra: Any) -> dict[str, Any]:
+def task(
+    n: int, *, minute: int = 0, name: str | None = None, stories: int = 2, **extra: Any
+) -> dict[str, Any]:
     """Task ``n`` (gid ``1200000000000000 + n``) as a resource export writes it, modified at ``minute``."""
     gid = str(1_200_000_000_000_000 + n)
     rng = random.Random(n * 7919 + minute)
@@ -30,9 +40,15 @@ def task(n: int, *, minute: int = 0, name: str | None = None, stories: int = 2, 
         "modified_at": iso(minute),
         "assignee": user(n % 5) if n % 3 else None,
         "parent": None,
-        "notes": " ".join(rng.choice(["plan", "ship", "review", "fix"]) for _ in range(12)),
+        "notes": prose(rng, 30),
         "custom_fields": [
-            {"gid": "77", "resource_type": "custom_field", "name": "Cost", "type": "number", "number_value": n}
+            {
+                "gid": "77",
+                "resource_type": "custom_field",
+                "name": "Cost",
+                "type": "number",
+                "number_value": n,
+            }
         ],
         "memberships": [{"project": {"gid": "55", "resource_type": "project", "name": "Roadmap"}}],
         "stories": [
@@ -42,12 +58,18 @@ def task(n: int, *, minute: int = 0, name: str | None = None, stories: int = 2, 
                 "created_at": iso(i),
                 "created_by": user(i % 5),
                 "resource_subtype": "comment_added",
-                "text": f"comment {i} on task {n}",
+                "text": f"comment {i} on task {n}: {prose(rng, 12)}",
             }
             for i in range(stories)
         ],
         "attachments": [
-            {"gid": f"{gid}900", "resource_type": "attachment", "name": "spec.pdf", "host": "asana", "size": 1024}
+            {
+                "gid": f"{gid}900",
+                "resource_type": "attachment",
+                "name": "spec.pdf",
+                "host": "asana",
+                "size": 1024,
+            }
         ]
         if n % 4 == 0
         else [],

@@ -6,12 +6,15 @@ import pytest
 
 from airflow_provider_asana.tables import load_resource_export, recover
 from airflow_provider_asana.tables.errors import BadLineError, LakeTablesError
+
 from tests.tables.helpers import rows, table, write_lines
 from tests.tables.resource_lines import line, message, task, team
 
 
 def load(path, root, gid, **kwargs):
-    return load_resource_export(path, root, export_gid=gid, export_created_at="2026-11-29T10:00:00Z", **kwargs)
+    return load_resource_export(
+        path, root, export_gid=gid, export_created_at="2026-11-29T10:00:00Z", **kwargs
+    )
 
 
 @pytest.fixture
@@ -31,7 +34,9 @@ def by_gid(root, name="task"):
 
 def changes(root, gid, name="task"):
     return sorted(
-        (c["_change_type"], c["gid"]) for c in rows(root, f"resources/_changes/{name}") if c["_export_gid"] == gid
+        (c["_change_type"], c["gid"])
+        for c in rows(root, f"resources/_changes/{name}")
+        if c["_export_gid"] == gid
     )
 
 
@@ -43,7 +48,7 @@ def test_the_first_load_inserts_every_object_into_its_resource_type_table(first)
     tasks = by_gid(root)
     assert "stories" not in tasks[task(3)["gid"]]  # stories and attachments have their own tables
     stories = [r for r in rows(root, "resources/task_story") if r["_parent_gid"] == task(3)["gid"]]
-    assert sorted(r["text"] for r in stories) == ["comment 0 on task 3", "comment 1 on task 3"]
+    assert sorted(r["text"].split(":")[0] for r in stories) == ["comment 0 on task 3", "comment 1 on task 3"]
     assert stories[0]["created_by"]["resource_type"] == "user"
     assert len(rows(root, "resources/task_story")) == 20
     assert len(rows(root, "resources/task_attachment")) == 3  # tasks 0, 4, 8
@@ -65,11 +70,17 @@ def test_an_overlapping_window_writes_only_what_changed(first, tmp_path):
     assert (counts["rows"], counts["inserted"], counts["updated"]) == (12, 2, 2)
     assert counts["version"] == version + 1
     assert changes(root, "2") == sorted(
-        [("update", task(3)["gid"]), ("update", task(4)["gid"]), ("insert", task(10)["gid"]), ("insert", task(11)["gid"])]
+        [
+            ("update", task(3)["gid"]),
+            ("update", task(4)["gid"]),
+            ("insert", task(10)["gid"]),
+            ("insert", task(11)["gid"]),
+        ]
     )
     tasks = by_gid(root)
     assert len(tasks) == 12
-    assert tasks[task(3)["gid"]]["name"] == "renamed" and tasks[task(3)["gid"]]["_export_gid"] == "2"
+    assert tasks[task(3)["gid"]]["name"] == "renamed"
+    assert tasks[task(3)["gid"]]["_export_gid"] == "2"
     assert tasks[task(0)["gid"]]["_export_gid"] == "1"  # an unchanged object keeps the export that wrote it
     assert set(table(root, "resources/task").file_uris()) - files_before  # copy-on-write: new files
     assert "team" not in result["tables"]  # a kind the export does not hold is left alone
@@ -141,17 +152,26 @@ def test_a_field_null_in_the_first_load_takes_its_type_later(first, tmp_path):
     assert tasks[sub["gid"]]["parent"] == sub["parent"]  # a struct, not JSON text
     assert tasks[task(0)["gid"]]["parent"] is None
     (reply,) = rows(root, "resources/message_story")  # no message had a story before: a new table
-    assert {k: reply[k] for k in ("_parent_gid", "gid", "text")} == {"_parent_gid": msg["gid"], "gid": "1", "text": "a reply"}
-    assert "parent" not in load(write_lines(tmp_path / "x.json.gz", [line(task(21))]), root, "3")["tables"][
-        "task"
-    ]["drifted_columns"]
+    assert {k: reply[k] for k in ("_parent_gid", "gid", "text")} == {
+        "_parent_gid": msg["gid"],
+        "gid": "1",
+        "text": "a reply",
+    }
+    assert (
+        "parent"
+        not in load(write_lines(tmp_path / "x.json.gz", [line(task(21))]), root, "3")["tables"]["task"][
+            "drifted_columns"
+        ]
+    )
 
 
 def test_a_line_without_a_gid_fails_naming_it(tmp_path):
     obj = task(1)
     del obj["gid"]
     export = write_lines(tmp_path / "bad.json.gz", [line(task(0)), line(obj)])
-    with pytest.raises(BadLineError, match="line 2 of the export is not a JSON object with a resource_type and a gid: no gid"):
+    with pytest.raises(
+        BadLineError, match="line 2 of the export is not a JSON object with a resource_type and a gid: no gid"
+    ):
         load(export, tmp_path / "lake", "1")
     assert not (tmp_path / "lake" / "resources" / "task").exists()
 
@@ -169,7 +189,13 @@ def test_a_failed_commit_leaves_the_previous_version_readable(first, tmp_path):
     root, _ = first
     before = rows(root, "resources/task")
     version = table(root, "resources/task").version()
-    obstacle = root / "resources" / "_exports" / "_delta_log" / f"{table(root, 'resources/_exports').version() + 1:020d}.json"
+    obstacle = (
+        root
+        / "resources"
+        / "_exports"
+        / "_delta_log"
+        / f"{table(root, 'resources/_exports').version() + 1:020d}.json"
+    )
     obstacle.mkdir()  # the next log entry is taken: the last commit of the load fails
     export = write_lines(tmp_path / "second.json.gz", [line(task(i, minute=9, name="new")) for i in range(4)])
     with pytest.raises(LakeTablesError, match="put back as it was"):
@@ -177,6 +203,7 @@ def test_a_failed_commit_leaves_the_previous_version_readable(first, tmp_path):
     obstacle.rmdir()
     assert sorted(map(str, rows(root, "resources/task"))) == sorted(map(str, before))
     assert table(root, "resources/task").history(1)[0]["operation"] == "RESTORE"
+    assert table(root, "resources/task_story").history(1)[0]["operation"] == "RESTORE"
     assert sorted(map(str, rows(root, "resources/task", version))) == sorted(map(str, before))
     result = load(export, root, "2")
     assert result["tables"]["task"]["updated"] == 4
@@ -190,7 +217,13 @@ def test_recover_undoes_a_killed_resource_load(first, tmp_path):
     before = sorted(map(str, rows(root, "resources/task")))
     version = table(root, "resources/task").version()
     export = write_lines(tmp_path / "second.json.gz", [line(task(i, minute=9, name="new")) for i in range(4)])
-    obstacle = root / "resources" / "_exports" / "_delta_log" / f"{table(root, 'resources/_exports').version() + 1:020d}.json"
+    obstacle = (
+        root
+        / "resources"
+        / "_exports"
+        / "_delta_log"
+        / f"{table(root, 'resources/_exports').version() + 1:020d}.json"
+    )
     obstacle.mkdir()
     journal_copy = {}
 
@@ -215,3 +248,50 @@ def test_recover_undoes_a_killed_resource_load(first, tmp_path):
     recover(root)  # ...and undone
     assert sorted(map(str, rows(root, "resources/task"))) == before
     assert not list((root / "resources" / "_loads").glob("*.json"))
+
+
+KILLED_LOADER = """
+import sys
+from airflow_provider_asana.tables import load_resource_export
+load_resource_export(sys.argv[1], sys.argv[2], export_gid="2", chunk_bytes=64 << 10)
+"""
+
+
+def test_a_load_killed_after_its_first_commit_leaves_the_previous_version_readable(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "lake"
+    load(write_lines(tmp_path / "first.json.gz", [line(task(i, stories=4)) for i in range(800)]), root, "1")
+    before = {n: sorted(map(str, rows(root, f"resources/{n}"))) for n in ("task", "task_story")}
+    second = write_lines(
+        tmp_path / "second.json.gz", [line(task(i, minute=9, stories=6)) for i in range(800)]
+    )
+    entry = root / "resources" / "task" / "_delta_log" / f"{1:020d}.json"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_LOADER, str(second), str(root)], stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline and not entry.exists():
+            time.sleep(0.001)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL, "the load finished before the kill"
+    assert table(root, "resources/task").version() == 1  # committed, but not in _exports
+    exports = rows(root, "resources/_exports")
+    assert [e["export_gid"] for e in exports] == ["1"]
+    as_of = {t["table"]: t["version"] for t in exports[0]["tables"]}
+    for name in before:
+        assert sorted(map(str, rows(root, f"resources/{name}", as_of[name]))) == before[name]
+
+    recover(root)  # what the next load does first
+
+    assert {n: sorted(map(str, rows(root, f"resources/{n}"))) for n in before} == before
+    result = load(second, root, "2")
+    assert result["tables"]["task"]["updated"] == 800
