@@ -54,8 +54,10 @@ def _child(kind: str, source: str, target: str) -> dict[str, Any]:
     """Load ``source`` one way, in this fresh interpreter; imports happen before the clock starts."""
     import duckdb
 
-    from airflow_provider_asana.tables import load as _load  # noqa: F401
-    from airflow_provider_asana.tables import load_resource_export
+    from airflow_provider_asana.tables import (
+        load as _load,  # noqa: F401
+        load_resource_export,
+    )
 
     cpu, started = time.process_time(), time.perf_counter()
     if kind == "ours":
