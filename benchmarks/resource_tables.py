@@ -148,14 +148,19 @@ def layouts(lake: Path, work: Path, repeat: int = 3) -> dict[str, Any]:
         for query in (a, b):
             best = min(_timed(con, query) for _ in range(repeat))
             times.append(round(best * 1000, 1))
-        rows_a, rows_b = (con.execute(f"SELECT count(*) FROM ({q})").fetchone()[0] for q in (a, b))
+        rows_a, rows_b = (_count(con, f"SELECT count(*) FROM ({q})") for q in (a, b))
         out[name] = {"nested_ms": times[0], "split_ms": times[1], "rows": [rows_a, rows_b]}
-    out["story_rows"] = con.execute(f"SELECT count(*) FROM '{story}'").fetchone()[0]
+    out["story_rows"] = _count(con, f"SELECT count(*) FROM '{story}'")
     out["parquet_mib"] = {
         "nested": round(nested_file.stat().st_size / 2**20, 2),
         "split": round((flat.stat().st_size + story.stat().st_size) / 2**20, 2),
     }
     return out
+
+
+def _count(con: Any, query: str) -> int:
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _timed(con: Any, query: str) -> float:

@@ -339,9 +339,13 @@ class ChildTable:
                 dropped = pc.sum(replaced.cast(pa.int64())).as_py() or 0
                 if not dropped and not self.rewrite_all:
                     continue
-                data = parquet.read().filter(pc.invert(replaced))
+                start = 0
+                for group in range(parquet.metadata.num_row_groups):  # a row group at a time: flat memory
+                    data = parquet.read_row_group(group)
+                    keep = pc.invert(replaced.slice(start, data.num_rows))
+                    start += data.num_rows
+                    writer.write(_conform_to(data.filter(keep), self.schema, [], source=stored))
             self.dropped += dropped
-            writer.write(_conform_to(data, self.schema, [], source=stored))
             self.removed.append(
                 RemoveAction(action["path"], True, int(time.time() * 1000), action["size_bytes"], {})
             )
