@@ -264,10 +264,10 @@ def test_a_load_killed_after_its_first_commit_leaves_the_previous_version_readab
     import time
 
     root = tmp_path / "lake"
-    load(write_lines(tmp_path / "first.json.gz", [line(task(i, stories=4)) for i in range(800)]), root, "1")
+    load(write_lines(tmp_path / "first.json.gz", [line(task(i, stories=4)) for i in range(400)]), root, "1")
     before = {n: sorted(map(str, rows(root, f"resources/{n}"))) for n in ("task", "task_story")}
     second = write_lines(
-        tmp_path / "second.json.gz", [line(task(i, minute=9, stories=6)) for i in range(800)]
+        tmp_path / "second.json.gz", [line(task(i, minute=9, stories=6)) for i in range(400)]
     )
     entry = root / "resources" / "task" / "_delta_log" / f"{1:020d}.json"
     child = subprocess.Popen(
@@ -294,4 +294,4 @@ def test_a_load_killed_after_its_first_commit_leaves_the_previous_version_readab
 
     assert {n: sorted(map(str, rows(root, f"resources/{n}"))) for n in before} == before
     result = load(second, root, "2")
-    assert result["tables"]["task"]["updated"] == 800
+    assert result["tables"]["task"]["updated"] == 400
