@@ -62,6 +62,11 @@ def get_provider_info() -> dict[str, Any]:
                 "target-integration-name": _DELTA_LAKE,
                 "python-module": f"{_MODULE}.transfers.organization_export_to_delta_tables",
             },
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": _DELTA_LAKE,
+                "python-module": f"{_MODULE}.transfers.resource_export_to_delta_tables",
+            },
         ],
         "connection-types": [
             {

@@ -1,7 +1,7 @@
 """
-Lake tables: an Asana organization export as Delta Lake tables, one per record kind, with a change table each.
+Lake tables: Asana exports as Delta Lake tables, one per record kind, with a change table each.
 
-``load_organization_export`` is imported on first use: importing this package costs nothing (DAG files import
+``load_organization_export`` and ``load_resource_export`` are imported on first use: importing this package costs nothing (DAG files import
 operators that import it).
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_asana.tables.load import load_organization_export, recover
+    from airflow_provider_asana.tables.load import load_organization_export, load_resource_export, recover
 
-__all__ = ["load_organization_export", "recover"]
+__all__ = ["load_organization_export", "load_resource_export", "recover"]
 
 
 def __getattr__(name: str) -> Any:

@@ -39,36 +39,54 @@ class ChangeSet:
     deletes: str | None
 
 
-def previous_keys(fs: Any, files: list[str], path: str) -> int:
+def previous_keys(
+    fs: Any,
+    files: list[str],
+    path: str,
+    *,
+    key: str = KEY,
+    key_type: pa.DataType | None = None,
+    order: str | None = None,
+) -> int:
     """
     Copy the previous version's keys and record hashes to the local file ``path``; return the row count.
 
     Each row keeps its file's index in ``files`` (``fragment``) and its row number in that file.
+
+    :param key: the key column, read as ``key_type``.
+    :param order: a column whose text orders versions of one object (``modified_at``), kept as ``m``.
     """
-    schema = pa.schema([("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())])
+    key_type = key_type or pa.int64()
+    fields = [("k", key_type), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())]
+    schema = pa.schema(fields + ([("m", pa.string())] if order else []))
     rows = 0
     with pq.ParquetWriter(path, schema, compression="lz4") as writer:
         for index, file in enumerate(files):
             with fs.open_input_file(file) as handle:
+                parquet = pq.ParquetFile(handle)
+                has_order = order is not None and order in parquet.schema_arrow.names
+                columns = [key, RECORD_HASH] + ([order] if has_order else [])
                 row = 0
-                for batch in pq.ParquetFile(handle).iter_batches(
-                    batch_size=1 << 16, columns=[KEY, RECORD_HASH]
-                ):
+                for batch in parquet.iter_batches(batch_size=1 << 16, columns=columns):
                     n = batch.num_rows
-                    writer.write_table(
-                        pa.table(
-                            [
-                                batch.column(KEY).cast(pa.int64()),
-                                batch.column(RECORD_HASH),
-                                pa.repeat(pa.scalar(index, pa.int32()), n),
-                                pa.array(range(row, row + n), pa.int64()),
-                            ],
-                            schema=schema,
+                    arrays = [
+                        batch.column(key).cast(key_type),
+                        batch.column(RECORD_HASH),
+                        pa.repeat(pa.scalar(index, pa.int32()), n),
+                        pa.array(range(row, row + n), pa.int64()),
+                    ]
+                    if order:
+                        arrays.append(
+                            _as_text(batch.column(order)) if has_order else pa.nulls(n, pa.string())
                         )
-                    )
+                    writer.write_table(pa.table(arrays, schema=schema))
                     row += n
                     rows += n
     return rows
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    return column if pa.types.is_string(column.type) else column.cast(pa.string())
 
 
 def compute_changes(
@@ -168,3 +186,111 @@ class RowsByPart:
                 self._pending = batch.filter(later)
                 break
         return pa.Table.from_batches(pieces) if pieces else None
+
+
+@dataclass
+class UpsertSet:
+    """Which staged rows an upsert writes, and which rows of the previous version they replace."""
+
+    inserted: int
+    updated: int
+    #: Lines of the file naming an object another line of the same file names too (one of them is kept).
+    duplicates: int
+    #: Objects left as they are because the table holds a later version (a larger ``order`` value).
+    stale: int
+    #: Parquet file of ``chunk, row, existed``, ordered; None when nothing is written.
+    upserts: str | None
+    #: Parquet file of ``fragment, row`` of the previous version's rows replaced, ordered; None when none.
+    replaced: str | None
+
+
+def compute_upserts(
+    new_chunks: list[str],
+    previous: str | None,
+    workdir: str,
+    *,
+    key: str,
+    order: str | None = None,
+    memory_limit: str = MEMORY_LIMIT,
+    threads: int = 2,
+) -> UpsertSet:
+    """
+    Find the rows of a partial export that insert or update objects, and the previous rows they replace.
+
+    An object named by several lines of the file keeps one: the largest ``order`` text (``modified_at``),
+    then the last line. It is written when the table has no row with its key, or has one with another
+    record hash and no larger ``order``; an unchanged record (same hash) writes nothing.
+
+    :param new_chunks: the staged chunk files (local Parquet with ``key`` and ``RECORD_HASH``), in order.
+    :param previous: the file :func:`previous_keys` wrote (with ``order``), None for a new table.
+    :param workdir: local folder for DuckDB's spill files and the results.
+    :param key: the key column.
+    :param order: the column ordering versions of one object, None when the kind has none.
+    """
+    import duckdb
+
+    upserts, replaced = os.path.join(workdir, "upserts.parquet"), os.path.join(workdir, "replaced.parquet")
+    spill = os.path.join(workdir, "spill")
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill, "threads": threads})
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("CREATE TEMP TABLE chunk_files (chunk INTEGER, path VARCHAR)")
+        con.executemany("INSERT INTO chunk_files VALUES (?, ?)", list(enumerate(new_chunks)))
+        names = set()
+        for path in new_chunks:
+            names.update(pq.read_schema(path).names)
+        m = f'CAST("{order}" AS VARCHAR)' if order and order in names else "CAST(NULL AS VARCHAR)"
+        con.execute(
+            f"""
+            CREATE TEMP VIEW n_all AS
+            SELECT CAST("{key}" AS VARCHAR) AS k, "{RECORD_HASH}" AS h, {m} AS m, c.chunk,
+                file_row_number AS row
+            FROM read_parquet(
+                {_sql_list(new_chunks)}, union_by_name = true, filename = true, file_row_number = true
+            ) s
+            JOIN chunk_files c ON c.path = s.filename
+            """
+        )
+        con.execute(
+            "CREATE TEMP VIEW n AS SELECT * FROM n_all "
+            "QUALIFY row_number() OVER (PARTITION BY k ORDER BY m DESC NULLS LAST, chunk DESC, row DESC) = 1"
+        )
+        if previous is None:
+            con.execute(
+                "CREATE TEMP VIEW p AS SELECT NULL::VARCHAR AS k, NULL::BIGINT AS h, NULL::VARCHAR AS m, "
+                "NULL::INTEGER AS fragment, NULL::BIGINT AS row WHERE false"
+            )
+        else:
+            con.execute(f"CREATE TEMP VIEW p AS SELECT * FROM read_parquet({_sql_list([previous])})")
+        con.execute(
+            """
+            CREATE TEMP TABLE u AS
+            SELECT n.k, n.chunk, n.row, p.k IS NOT NULL AS existed, p.fragment, p.row AS previous_row,
+                p.k IS NOT NULL AND p.h <> n.h AND NOT coalesce(n.m >= p.m, true) AS stale
+            FROM n LEFT JOIN p ON p.k = n.k
+            WHERE p.k IS NULL OR p.h <> n.h
+            """
+        )
+        con.execute(
+            f"COPY (SELECT chunk, row, existed FROM u WHERE NOT stale ORDER BY chunk, row) "
+            f"TO {_sql_list([upserts])[1:-1]} (FORMAT parquet)"
+        )
+        con.execute(
+            "COPY (SELECT fragment, previous_row AS row FROM u WHERE existed AND NOT stale "
+            f"ORDER BY fragment, previous_row) TO {_sql_list([replaced])[1:-1]} (FORMAT parquet)"
+        )
+        counts = con.execute(
+            "SELECT count(*) FILTER (NOT existed AND NOT stale), count(*) FILTER (existed AND NOT stale), "
+            "count(*) FILTER (stale), (SELECT count(*) FROM n_all) - (SELECT count(*) FROM n) FROM u"
+        ).fetchone()
+        inserted, updated, stale, duplicates = counts if counts else (0, 0, 0, 0)
+    finally:
+        con.close()
+    return UpsertSet(
+        inserted,
+        updated,
+        duplicates,
+        stale,
+        upserts if inserted + updated else None,
+        replaced if updated else None,
+    )

@@ -60,6 +60,19 @@ def exports_row(
             "deleted": t["deleted"],
         }
         for name, t in sorted(result["tables"].items())
+    ] + [  # a resource table's child tables (task_story): their versions, for reading as of this export
+        {
+            "table": name,
+            "version": child["version"],
+            "rows": child["rows"],
+            "changes_version": None,
+            "inserted": child["written"],
+            "updated": 0,
+            "deleted": 0,
+        }
+        for t in result["tables"].values()
+        for name, child in sorted(t.get("children", {}).items())
+        if child["version"] is not None
     ]
     row = {
         "export_gid": result["export_gid"],

@@ -13,6 +13,7 @@ A failure anywhere in 3-4 undoes what was done (:mod:`~airflow_provider_asana.ta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import logging
@@ -71,6 +72,105 @@ def load_organization_export(
         version), ``changes_version`` and ``drifted_columns``; ``already_loaded`` is true when ``_exports``
         already had this export (the recorded result is returned and nothing is written).
     """
+    from airflow_provider_asana.tables.naming import ORGANIZATION
+    from airflow_provider_asana.tables.storage import resolve_tables_root
+
+    root = resolve_tables_root(tables_root, storage_options)
+    return _run(
+        _Kind(ORGANIZATION, "TableLoad", carry_tables=True), source, root, export_gid, export_created_at,
+        on_bad_line, retention_hours, temp_dir, chunk_bytes, memory_limit,
+    )  # fmt: skip
+
+
+def load_resource_export(
+    source: Any,
+    tables_root: Any,
+    *,
+    export_gid: str | None = None,
+    export_created_at: datetime.datetime | str | None = None,
+    resource_type: str | None = None,
+    on_bad_line: str = "fail",
+    retention_hours: float = 168,
+    temp_dir: str | None = None,
+    storage_options: dict[str, str] | None = None,
+    chunk_bytes: int = 4 << 20,
+    memory_limit: str = "256MB",
+) -> dict[str, Any]:
+    """
+    Upsert one resource export (gzip JSON Lines of API objects) into Delta tables keyed by ``gid``.
+
+    One table per ``resource_type`` under ``<tables_root>/resources`` (``resources/task``, ``resources/team``,
+    ``resources/message``), its change rows in ``resources/_changes/<table>`` (inserts and updates: a resource
+    export holds only undeleted objects, so deletions come from organization exports), one row per loaded
+    export in ``resources/_exports``, all committed or none. An object already in the table with the same
+    record is not written again: an overlapping window re-loaded writes no change rows. Several lines naming
+    one object keep the largest ``modified_at`` (then the last line); a record older than the table's (by
+    ``modified_at``) is left out (``stale``).
+
+    :param source: the landed ``.json.gz`` (``.jsonl.gz``), as for :func:`load_organization_export`.
+    :param tables_root: as for :func:`load_organization_export`; the tables go under ``resources/``.
+    :param export_gid: the resource export's gid (default: the file's SHA-256). A retry of an export already
+        loaded writes nothing and returns the recorded result.
+    :param export_created_at: when Asana made the export (default: the file's modification time).
+    :param resource_type: the kind of objects that have no ``resource_type`` field (an export asked with
+        ``fields`` that leave it out); None: such a line is a bad line.
+    :param on_bad_line: as for :func:`load_organization_export`; a line without a ``gid`` is a bad line.
+    :param retention_hours: as for :func:`load_organization_export`.
+    :param temp_dir: as for :func:`load_organization_export`.
+    :param storage_options: as for :func:`load_organization_export`.
+    :param chunk_bytes: as for :func:`load_organization_export`.
+    :param memory_limit: DuckDB's memory limit while it finds the objects to write.
+    :return: as :func:`load_organization_export` returns; per table ``deleted`` is always 0, and
+        ``duplicates`` (lines naming an object another line names) and ``stale`` (records older than the
+        table's) count what was left out.
+    """
+    from airflow_provider_asana.tables.naming import resource_format
+
+    if resource_type is not None and (not isinstance(resource_type, str) or not resource_type.strip()):
+        raise ValueError(
+            f"resource_type={resource_type!r}: pass the resource type of lines that have none (such as "
+            "'task'), or None."
+        )
+    root = _resources_root(tables_root, storage_options)
+    return _run(
+        _Kind(resource_format(resource_type), "UpsertTableLoad", carry_tables=False), source, root, export_gid,
+        export_created_at, on_bad_line, retention_hours, temp_dir, chunk_bytes, memory_limit,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    """What kind of export a load reads: its record format, how a table loads, whether tables carry over."""
+
+    fmt: Any
+    table_load: str
+    #: A table of the previous load that this export has no record for still gets a version (its objects
+    #: were deleted): organization exports are snapshots, resource exports are not.
+    carry_tables: bool
+
+
+def _resources_root(tables_root: Any, storage_options: dict[str, str] | None) -> Any:
+    from airflow_provider_asana.tables.naming import RESOURCES_FOLDER
+    from airflow_provider_asana.tables.storage import resolve_tables_root
+
+    root = resolve_tables_root(tables_root, storage_options)
+    return dataclasses.replace(
+        root, uri=root.table_uri(RESOURCES_FOLDER), display=f"{root.display.rstrip('/')}/{RESOURCES_FOLDER}"
+    )
+
+
+def _run(
+    kind: _Kind,
+    source: Any,
+    root: Any,
+    export_gid: str | None,
+    export_created_at: datetime.datetime | str | None,
+    on_bad_line: str,
+    retention_hours: float,
+    temp_dir: str | None,
+    chunk_bytes: int,
+    memory_limit: str,
+) -> dict[str, Any]:
     if on_bad_line not in ON_BAD_LINE:
         raise ValueError(f"on_bad_line={on_bad_line!r}: use 'fail' or 'quarantine'")
     if retention_hours < 0:
@@ -78,9 +178,7 @@ def load_organization_export(
     created_at = _created_at(export_created_at)
 
     from airflow_provider_asana.tables.exports import loaded_exports, recorded_result
-    from airflow_provider_asana.tables.storage import resolve_tables_root
 
-    root = resolve_tables_root(tables_root, storage_options)
     fs = root.filesystem()
     _recover(root, fs)
     exports = loaded_exports(root)
@@ -97,6 +195,7 @@ def load_organization_export(
         return {**recorded, "already_loaded": True}
     with tempfile.TemporaryDirectory(prefix="asana-tables-", dir=temp_dir) as work:
         load = _Load(
+            kind,
             root,
             fs,
             work,
@@ -113,8 +212,9 @@ def load_organization_export(
 
 def recover(tables_root: Any, *, storage_options: dict[str, str] | None = None) -> None:
     """
-    Undo every load that died on ``tables_root`` (killed: its journal is still in ``_loads/``).
+    Undo every load that died on ``tables_root``: killed, its journal is still in ``_loads/``.
 
+    Resource-export loads keep theirs in ``resources/_loads/``; both are looked at.
     Readers of the latest versions then see the last complete export again. Every load does this first.
 
     :param tables_root: as for :func:`load_organization_export`.
@@ -124,6 +224,8 @@ def recover(tables_root: Any, *, storage_options: dict[str, str] | None = None) 
 
     root = resolve_tables_root(tables_root, storage_options)
     _recover(root, root.filesystem())
+    resources = _resources_root(tables_root, storage_options)
+    _recover(resources, resources.filesystem())
 
 
 def _recover(root: Any, fs: Any) -> None:
@@ -180,6 +282,7 @@ def _created_at(value: datetime.datetime | str | None) -> datetime.datetime | No
 class _Load:
     def __init__(
         self,
+        kind: _Kind,
         root: Any,
         fs: Any,
         work: str,
@@ -190,6 +293,7 @@ class _Load:
         chunk_bytes: int,
         memory_limit: str,
     ) -> None:
+        self.kind, self.fmt = kind, kind.fmt
         self.root, self.fs, self.work = root, fs, work
         self.export_gid = export_gid
         self.created_at = created_at
@@ -220,6 +324,7 @@ class _Load:
             on_bad_line=self.on_bad_line,
             chunk_bytes=self.chunk_bytes,
             buffer_bytes=8 * self.chunk_bytes,
+            fmt=self.fmt,
         )
         digest = hashlib.sha256()
         try:
@@ -245,17 +350,17 @@ class _Load:
 
     # -- pass 2 ----------------------------------------------------------------------------------------------
     def write_and_commit(self, exports: Any) -> dict[str, Any]:
-        from airflow_provider_asana.tables import exports as exports_table
+        from airflow_provider_asana.tables import exports as exports_table, snapshot, upsert
         from airflow_provider_asana.tables.delta import open_table
         from airflow_provider_asana.tables.journal import remove_journal, undo_load, write_journal
         from airflow_provider_asana.tables.naming import EXPORTS_TABLE, REJECTED_TABLE, changes_table
-        from airflow_provider_asana.tables.snapshot import TableLoad
 
+        table_load = getattr(snapshot, self.kind.table_load, None) or getattr(upsert, self.kind.table_load)
         last = exports_table.latest(exports)
-        known = {t["table"] for t in last["tables"]} if last else set()
+        known = {t["table"] for t in last["tables"]} if last and self.kind.carry_tables else set()
         names = sorted(set(self.staged) | known)
         loads = [
-            TableLoad(
+            table_load(
                 self,
                 name,
                 self.staged.get(name),
@@ -269,10 +374,7 @@ class _Load:
         exports_delta = open_table(self.root, EXPORTS_TABLE)
         touched: dict[str, int | None] = {}
         for t in loads:
-            touched[t.name] = t.previous.version() if t.previous is not None else None
-            touched[changes_table(t.name)] = (
-                t.previous_changes.version() if t.previous_changes is not None else None
-            )
+            touched.update(t.touched())
         if self.stager.rejected:
             touched[REJECTED_TABLE] = rejected.version() if rejected is not None else None
         touched[EXPORTS_TABLE] = exports_delta.version() if exports_delta is not None else None
@@ -392,10 +494,9 @@ class _Load:
 
     def _vacuum(self, loads: list[Any]) -> None:
         from airflow_provider_asana.tables.delta import open_table
-        from airflow_provider_asana.tables.naming import changes_table
 
         for t in loads:
-            for relative in (t.name, changes_table(t.name)):
+            for relative in t.touched():
                 table = open_table(self.root, relative)
                 if table is None:
                     continue
@@ -409,4 +510,4 @@ class _Load:
                     log.warning("Vacuum of %s failed (%s); the next load tries again", relative, exc)
 
 
-__all__ = ["LakeTablesError", "load_organization_export", "recover"]
+__all__ = ["LakeTablesError", "load_organization_export", "load_resource_export", "recover"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 #: Columns the loader adds to every table (source fields never start with ``_export_``).
 EXPORT_GID = "_export_gid"
@@ -54,3 +56,59 @@ def table_for_type(type_name: str) -> str:
 def changes_table(table: str) -> str:
     """Return the change table of ``table``, relative to the tables root."""
     return f"{CHANGES_FOLDER}/{table}"
+
+
+#: Where a resource export's tables live under the tables root (``resources/task``, ``resources/_exports``).
+RESOURCES_FOLDER = "resources"
+#: The key and the kind field of a resource export's API-shaped objects.
+RESOURCE_KEY = "gid"
+RESOURCE_TYPE_FIELD = "resource_type"
+
+
+def table_for_resource_type(resource_type: str) -> str:
+    """Return the table of a resource export's objects of ``resource_type`` (``task`` -> ``task``)."""
+    name = snake_case(resource_type)
+    return name if name and not name.startswith("_") else f"type_{name}"
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """
+    What a record of an export looks like: the field naming its kind, its key, and its table.
+
+    :param type_field: the top-level field naming the record's kind (``__type``, ``resource_type``).
+    :param key: the field that identifies an object across exports (``__object_id``, ``gid``).
+    :param table_for_type: the table a kind lands in.
+    :param key_required: a record without ``key`` is a bad line (else it is loaded but not tracked).
+    :param default_type: the kind of records that have no ``type_field`` (None: such a record is a bad line).
+    """
+
+    type_field: str
+    key: str
+    table_for_type: Callable[[str], str]
+    key_required: bool = False
+    default_type: str | None = None
+
+    def kind_of(self, obj: dict) -> str:
+        """Return the kind of a parsed record that :func:`~airflow_provider_asana.tables.parse.problem` accepted."""
+        return str(obj.get(self.type_field) or self.default_type)
+
+    @property
+    def type_pattern(self) -> re.Pattern[bytes]:
+        """Find the kind in a line's bytes (the first occurrence; the parser checks it was the top level)."""
+        return re.compile(b'"' + re.escape(self.type_field.encode()) + rb'"\s*:\s*"([^"\\]*)"')
+
+
+#: Organization exports: ``__type`` and ``__object_id``.
+ORGANIZATION = RecordFormat(type_field=TYPE_FIELD, key=KEY, table_for_type=table_for_type)
+
+
+def resource_format(default_type: str | None = None) -> RecordFormat:
+    """Resource exports: ``resource_type`` and ``gid`` (required: an object without it cannot be upserted)."""
+    return RecordFormat(
+        type_field=RESOURCE_TYPE_FIELD,
+        key=RESOURCE_KEY,
+        table_for_type=table_for_resource_type,
+        key_required=True,
+        default_type=default_type,
+    )

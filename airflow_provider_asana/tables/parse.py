@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from airflow_provider_asana.tables.naming import TYPE_FIELD, table_for_type
+from airflow_provider_asana.tables.naming import ORGANIZATION, RecordFormat
 from airflow_provider_asana.tables.schema import (
     JSON,
     TEXT,
@@ -66,7 +66,13 @@ class ParsedChunk:
     misrouted: list[tuple[int, bytes, str]] = field(default_factory=list)
 
 
-def parse_chunk(data: bytes, lines: list[bytes], numbers: Sequence[int], table_name: str) -> ParsedChunk:
+def parse_chunk(
+    data: bytes,
+    lines: list[bytes],
+    numbers: Sequence[int],
+    table_name: str,
+    fmt: RecordFormat = ORGANIZATION,
+) -> ParsedChunk:
     r"""
     Parse one chunk of lines of one table.
 
@@ -74,9 +80,10 @@ def parse_chunk(data: bytes, lines: list[bytes], numbers: Sequence[int], table_n
     :param lines: its lines (no newline), for the slow path.
     :param numbers: their line numbers in the export file (1-based).
     :param table_name: the table the router sent them to.
+    :param fmt: what a record looks like (its kind field and key).
     """
-    table = _read_fast(data, len(lines), table_name)
-    parsed = ParsedChunk(table) if table is not None else _read_slow(lines, numbers, table_name)
+    table = _read_fast(data, len(lines), table_name, fmt)
+    parsed = ParsedChunk(table) if table is not None else _read_slow(lines, numbers, table_name, fmt)
     parsed.table = without_empty_structs(parsed.table)
     return parsed
 
@@ -93,24 +100,37 @@ def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
     )
 
 
-def _read_fast(data: bytes, n_lines: int, table_name: str) -> pa.Table | None:
+def _read_fast(data: bytes, n_lines: int, table_name: str, fmt: RecordFormat) -> pa.Table | None:
     try:
         _whole(data, pa.large_string()).validate(full=True)  # pyarrow's reader does not check UTF-8
         table = _read_json(data)
     except pa.ArrowException:
         return None
-    if table.num_rows != n_lines or not _types_belong(table, table_name):
+    if (
+        table.num_rows != n_lines
+        or not _types_belong(table, table_name, fmt)
+        or not _keys_present(table, fmt)
+    ):
         return None
     return _timestamps(table, data)
 
 
-def _types_belong(table: pa.Table, table_name: str) -> bool:
-    if TYPE_FIELD not in table.column_names:
+def _types_belong(table: pa.Table, table_name: str, fmt: RecordFormat) -> bool:
+    if fmt.type_field not in table.column_names:
         return False
-    types = table.column(TYPE_FIELD)
+    types = table.column(fmt.type_field)
     if not pa.types.is_string(types.type) or types.null_count:
         return False
-    return all(name and table_for_type(name) == table_name for name in pc.unique(types).to_pylist())
+    return all(name and fmt.table_for_type(name) == table_name for name in pc.unique(types).to_pylist())
+
+
+def _keys_present(table: pa.Table, fmt: RecordFormat) -> bool:
+    if not fmt.key_required:
+        return True
+    if fmt.key not in table.column_names:
+        return False
+    keys = table.column(fmt.key)
+    return pa.types.is_string(keys.type) and not keys.null_count and not pc.any(pc.equal(keys, "")).as_py()
 
 
 def _has_timestamp(data_type: pa.DataType) -> bool:
@@ -189,7 +209,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str) -> ParsedChunk:
+def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str, fmt: RecordFormat) -> ParsedChunk:
     records: list[dict[str, Any]] = []
     kept: list[int] = []
     bad: list[BadLine] = []
@@ -203,11 +223,11 @@ def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str) -> P
         except (ValueError, UnicodeDecodeError) as exc:
             bad.append(BadLine(number, f"not valid JSON: {exc}", line))
             continue
-        reason = problem(obj)
+        reason = problem(obj, fmt)
         if reason:
             bad.append(BadLine(number, reason, line))
             continue
-        target = table_for_type(obj[TYPE_FIELD])
+        target = fmt.table_for_type(fmt.kind_of(obj))
         if target != table_name:
             misrouted.append((number, line, target))
             continue
@@ -216,17 +236,25 @@ def _read_slow(lines: list[bytes], numbers: Sequence[int], table_name: str) -> P
     return ParsedChunk(records_to_table(records), kept, bad, misrouted)
 
 
-def problem(obj: Any) -> str | None:
+def problem(obj: Any, fmt: RecordFormat = ORGANIZATION) -> str | None:
     """Why a parsed line is not a record, or None."""
+    field, key = fmt.type_field, fmt.key
+    what = f"a JSON object with a {field}" + (f" and a {key}" if fmt.key_required else "")
     if not isinstance(obj, dict):
-        return f"not a JSON object with a __type: a JSON {kind_of_value(obj)}"
-    type_name = obj.get(TYPE_FIELD)
-    if not isinstance(type_name, str) or not type_name:
-        return "not a JSON object with a __type: " + (
-            "no __type field"
-            if TYPE_FIELD not in obj
-            else f"__type is {json_text(type_name)}, not a type name"
+        return f"not {what}: a JSON {kind_of_value(obj)}"
+    type_name = obj.get(field)
+    if field not in obj and fmt.default_type:
+        pass
+    elif not isinstance(type_name, str) or not type_name:
+        return f"not {what}: " + (
+            f"no {field} field" if field not in obj else f"{field} is {json_text(type_name)}, not a type name"
         )
+    if fmt.key_required:
+        value = obj.get(key)
+        if not isinstance(value, str) or not value:
+            return f"not {what}: " + (
+                f"no {key} field" if key not in obj else f"{key} is {json_text(value)}, not an id text"
+            )
     return None
 
 

@@ -32,6 +32,9 @@ ENCODING = b"asana.encoding"
 KINDS = b"asana.kinds"
 #: A field renamed because Delta compares column names without case: its name in the source.
 SOURCE_NAME = b"asana.source_name"
+#: A field stored as text (or an array of text) only because every value seen so far was null (or an array
+#: of nulls): Delta has no null type. A later load that merges into the table takes the first real type.
+NULL_ONLY = b"asana.null_only"
 TEXT = "text"
 JSON = "json"
 
@@ -76,6 +79,31 @@ def encoded(name: str, encoding: str, kinds: Iterable[str], metadata: dict | Non
 def _keep_meta(field: pa.Field) -> dict | None:
     meta = {k: v for k, v in (field.metadata or {}).items() if k == SOURCE_NAME}
     return meta or None
+
+
+def _mark_null_only(field: pa.Field) -> pa.Field:
+    return field.with_metadata({**(field.metadata or {}), NULL_ONLY: b"true"})
+
+
+def is_null_only(field: pa.Field) -> bool:
+    return (field.metadata or {}).get(NULL_ONLY) == b"true"
+
+
+def revive_null_only(field: pa.Field) -> pa.Field:
+    """
+    Return a stored field with its null-only parts typed null again, so that unifying it keeps later types.
+
+    The inverse of :func:`final_field` for the placeholders it made.
+    """
+    t = field.type
+    meta = {k: v for k, v in (field.metadata or {}).items() if k != NULL_ONLY} or None
+    if is_null_only(field):
+        return pa.field(field.name, pa.list_(pa.null()) if pa.types.is_list(t) else pa.null(), metadata=meta)
+    if pa.types.is_struct(t):
+        return field.with_type(pa.struct([revive_null_only(f) for f in t]))
+    if pa.types.is_list(t):
+        return field.with_type(pa.list_(revive_null_only(t.value_field)))
+    return field
 
 
 def unify_fields(a: pa.Field, b: pa.Field) -> pa.Field:
@@ -124,6 +152,11 @@ def _has_nested_encoding(data_type: pa.DataType) -> bool:
     return False
 
 
+def revive_schema(schema: pa.Schema) -> pa.Schema:
+    """:func:`revive_null_only` for every field of a stored schema."""
+    return pa.schema([revive_null_only(f) for f in schema])
+
+
 def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
     """Fields by name, in the order they were first seen, each with :func:`unify_fields` of all its types."""
     merged: dict[str, pa.Field] = {}
@@ -141,10 +174,12 @@ def final_field(field: pa.Field) -> pa.Field:
     """
     t = field.type
     if pa.types.is_null(t):
-        return field.with_type(pa.string())
+        return _mark_null_only(field.with_type(pa.string()))
     if pa.types.is_struct(t):
         return field.with_type(pa.struct([final_field(f) for f in t]))
     if pa.types.is_list(t):
+        if pa.types.is_null(t.value_type):  # Delta keeps no metadata on array items: mark the array
+            return _mark_null_only(field.with_type(pa.list_(pa.string())))
         return field.with_type(pa.list_(final_field(t.value_field)))
     return field
 
@@ -230,7 +265,7 @@ def conform(array: pa.Array, source: pa.Field, target: pa.Field) -> pa.Array:
     if same_layout(source, target):
         return array
     t, enc = target.type, encoding_of(target)
-    if pa.types.is_null(array.type):
+    if pa.types.is_null(array.type) or pa.types.is_null(source.type):  # a null-only placeholder
         return pa.nulls(len(array), t)
     if enc == JSON:
         return _as_json_text(array, source)

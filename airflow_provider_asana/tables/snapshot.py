@@ -98,6 +98,15 @@ class TableLoad:
         """Tell whether there is work: a kind seen before and absent now gets an empty version too."""
         return self.staged is not None or self._previous_rows > 0
 
+    def touched(self) -> dict[str, int | None]:
+        """Return the tables this load may commit to (relative to the root), with their versions before it."""
+        return {
+            self.name: self.previous.version() if self.previous is not None else None,
+            changes_table(self.name): (
+                self.previous_changes.version() if self.previous_changes is not None else None
+            ),
+        }
+
     # -- data files ------------------------------------------------------------------------------------------
     def write(self) -> Any:
         os.makedirs(self.workdir, exist_ok=True)
@@ -243,8 +252,8 @@ class TableLoad:
         existing = None
         if self.previous_changes is not None:
             existing = pa.schema([f for f in arrow_schema(self.previous_changes) if f.name != CHANGE_TYPE])
-        parts = [p for p in (existing, self.schema, previous_schema) if p is not None]
-        unified = s.unify_schemas(parts)
+        parts = [s.revive_schema(p) for p in (existing, self.schema, previous_schema) if p is not None]
+        unified = pa.schema([s.final_field(f) for f in s.unify_schemas(parts)])
         rewrite = existing is not None and any(not s.same_layout(f, unified.field(f.name)) for f in existing)
         return unified, rewrite
 
@@ -292,7 +301,7 @@ class TableLoad:
         if not rows.num_rows:
             return
         if rows.schema != writer.schema:
-            rows = _conform_table(rows, writer.schema)
+            rows = conform_table(rows, writer.schema)
         writer.write(rows)
 
     def _write_deletes(self, writer: FileWriter, deletes: str) -> None:
@@ -303,7 +312,7 @@ class TableLoad:
             labels = rows.take(index)
             if labels is None:
                 continue
-            data = _conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
+            data = conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
             self._write_changes(writer, self.load.export_columns(data))
 
     def _rewrite_old_changes(self, writers: dict[str, FileWriter]) -> None:
@@ -322,6 +331,12 @@ class TableLoad:
             load.root, self.name, self.snapshot_files, self.schema,
             mode="overwrite", load_id=load.load_id, export_gid=load.export_gid,
         )  # fmt: skip
+        self.commit_changes()
+        return result
+
+    def commit_changes(self) -> None:
+        """Commit the change rows to ``_changes/<table>`` (widening its schema where needed)."""
+        load, result = self.load, self.result
         files = DataFiles(
             [a for f in self.change_files for a in f.actions], sum(f.rows for f in self.change_files)
         )
@@ -339,13 +354,12 @@ class TableLoad:
             )  # fmt: skip
         elif self.previous_changes is not None:
             result.changes_version = self.previous_changes.version()
-        return result
 
 
-def _conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
+def conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
     fields = {f.name: f for f in table.schema}
     arrays = [
-        s.conform(table.column(f.name).combine_chunks(), fields[f.name], f)
+        s.conform(table.column(f.name).combine_chunks(), s.revive_null_only(fields[f.name]), f)
         if f.name in fields
         else pa.nulls(table.num_rows, f.type)
         for f in target

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from array import array
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,11 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_asana.tables.errors import BadLineError
-from airflow_provider_asana.tables.naming import ADDED_COLUMNS, CHANGE_TYPE, KEY, RECORD_HASH, table_for_type
+from airflow_provider_asana.tables.naming import (
+    ADDED_COLUMNS,
+    CHANGE_TYPE,
+    ORGANIZATION,
+    RECORD_HASH,
+    RecordFormat,
+)
 from airflow_provider_asana.tables.parse import BadLine, ParsedChunk, parse_chunk, problem
 from airflow_provider_asana.tables.schema import SOURCE_NAME
 
-_TYPE = re.compile(rb'"__type"\s*:\s*"([^"\\]*)"')
 #: How rejected lines are staged (the ``_rejected`` table adds the export columns).
 REJECTED_SCHEMA = pa.schema([("line_number", pa.int64()), ("reason", pa.string()), ("line", pa.binary())])
 
@@ -84,6 +88,7 @@ class Stager:
     :param chunk_bytes: lines of one table parsed together (a row group of the staged files).
     :param buffer_bytes: all routing buffers together; past it the largest buffer is parsed early.
     :param workers: threads parsing chunks (pyarrow releases the GIL while parsing and writing).
+    :param fmt: what a record looks like: the field that routes it, its key.
     """
 
     def __init__(
@@ -94,8 +99,10 @@ class Stager:
         chunk_bytes: int = 8 << 20,
         buffer_bytes: int = 64 << 20,
         workers: int = 2,
+        fmt: RecordFormat = ORGANIZATION,
     ) -> None:
         self.directory = directory
+        self.fmt = fmt
         self.on_bad_line = on_bad_line
         self.chunk_bytes = chunk_bytes
         self.buffer_bytes = buffer_bytes
@@ -155,7 +162,7 @@ class Stager:
 
     # -- routing ---------------------------------------------------------------------------------------------
     def _route(self, lines: list[bytes]) -> None:
-        search = _TYPE.search
+        search = self.fmt.type_pattern.search
         by_type = self._by_type
         number = self.lines
         chunk_bytes = self.chunk_bytes
@@ -184,7 +191,7 @@ class Stager:
             self._flush(max(self._by_table.values(), key=lambda b: b.size))
 
     def _buffer_for(self, type_bytes: bytes) -> _Buffer:
-        table = table_for_type(type_bytes.decode("utf-8", "replace"))
+        table = self.fmt.table_for_type(type_bytes.decode("utf-8", "replace"))
         buffer = self._by_table.get(table)
         if buffer is None:
             buffer = self._by_table[table] = _Buffer(table)
@@ -200,11 +207,11 @@ class Stager:
         except (ValueError, UnicodeDecodeError) as exc:
             self._bad([BadLine(number, f"not valid JSON: {exc}", line)])
             return
-        reason = problem(obj)
+        reason = problem(obj, self.fmt)
         if reason:
             self._bad([BadLine(number, reason, line)])
             return
-        self._add(table_for_type(obj["__type"]), line, number)
+        self._add(self.fmt.table_for_type(self.fmt.kind_of(obj)), line, number)
 
     def _add(self, table: str, line: bytes, number: int) -> None:
         buffer = self._by_table.get(table)
@@ -225,7 +232,7 @@ class Stager:
         path = os.path.join(self.directory, f"{buffer.table}-{self._chunk_seq:06d}.parquet")
         while len(self._pending) >= self._max_pending:
             self._harvest(self._pending.pop(0))
-        self._pending.append(self._pool.submit(_stage_chunk, buffer.table, lines, numbers, path))
+        self._pending.append(self._pool.submit(_stage_chunk, buffer.table, lines, numbers, path, self.fmt))
 
     def _harvest(self, future: Future) -> None:
         parsed, staged = future.result()
@@ -277,17 +284,17 @@ class Stager:
 
 
 def _stage_chunk(
-    table: str, lines: list[bytes], numbers: Sequence[int], path: str
+    table: str, lines: list[bytes], numbers: Sequence[int], path: str, fmt: RecordFormat
 ) -> tuple[ParsedChunk, tuple[str, StagedChunk] | None]:
     """Parse one chunk and write it to ``path`` (in a parse thread)."""
-    parsed = parse_chunk(b"\n".join(lines), lines, numbers, table)
+    parsed = parse_chunk(b"\n".join(lines), lines, numbers, table, fmt)
     rows = parsed.table.num_rows
     if not rows:
         return parsed, None
     hashes = record_hashes(lines if parsed.kept is None else [lines[i] for i in parsed.kept])
     data = _rename_reserved(parsed.table).append_column(RECORD_HASH, hashes)
     pq.write_table(data, path, compression="lz4", write_statistics=False)
-    untracked = data.column(KEY).null_count if KEY in data.column_names else rows
+    untracked = data.column(fmt.key).null_count if fmt.key in data.column_names else rows
     return parsed, (table, StagedChunk(path, data.schema, rows, untracked))
 
 

@@ -25,6 +25,8 @@ TABLE_EVENT_KEYS = (
     "changes_version",
     "drifted_columns",
 )
+#: What a resource table's event extra holds besides (what its upsert left out).
+UPSERT_EVENT_KEYS = ("duplicates", "stale", "children")
 #: What an ``Asset`` outlet's event extra holds of the load's result.
 LOAD_EVENT_KEYS = ("export_gid", "export_created_at", "source_sha256", "lines", "rejected")
 
@@ -104,9 +106,15 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
         self.retention_hours = retention_hours
         self.temp_dir = temp_dir
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    #: Where the tables are, under ``tables_root`` (the Asset events name ``<tables_root>/<prefix><table>``).
+    table_prefix = ""
+
+    def _load(self, source: Any, tables_root: Any, **kwargs: Any) -> dict[str, Any]:
         from airflow_provider_asana.tables import load_organization_export
 
+        return load_organization_export(source, tables_root, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
         source = _location(self.source, "source", "the landed file, e.g. the transfer's XCom 'uri'")
         tables_root = _location(self.tables_root, "tables_root", "where the tables live")
         export_gid = None if self.export_gid is None else validate_gid(self.export_gid, "export_gid")
@@ -115,7 +123,7 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
                 "export_created_at rendered empty: pass ISO 8601 text such as the transfer's 'created_at' "
                 "(2026-01-31T12:00:00Z), or None to take the file's modification time."
             )
-        result = load_organization_export(
+        result = self._load(
             source,
             tables_root,
             export_gid=export_gid,
@@ -137,20 +145,27 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
         from airflow_provider_asana.tables.storage import table_location
 
         per_table = {
-            name: {key: counts[key] for key in TABLE_EVENT_KEYS} for name, counts in result["tables"].items()
+            name: {key: counts[key] for key in (*TABLE_EVENT_KEYS, *UPSERT_EVENT_KEYS) if key in counts}
+            for name, counts in result["tables"].items()
         }
         common = {"export_gid": result["export_gid"], "export_created_at": result["export_created_at"]}
         load: dict[str, Any] = {
             **{key: result[key] for key in LOAD_EVENT_KEYS},
-            "tables_root": table_location(tables_root, "").rstrip("/"),
+            "tables_root": table_location(tables_root, self.table_prefix).rstrip("/"),
             "tables": per_table,
+        }
+        children = {  # a resource table's child tables (task_story): rows, written, version
+            name: dict(child)
+            for counts in result["tables"].values()
+            for name, child in counts.get("children", {}).items()
+            if child["version"] is not None
         }
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 events = context["outlet_events"][outlet]
-                for name, counts in per_table.items():
+                for name, counts in {**per_table, **children}.items():
                     table: dict[str, Any] = {**common, "table": name, **counts}
-                    events.add(Asset(uri=table_location(tables_root, name)), extra=table)
+                    events.add(Asset(uri=table_location(tables_root, self.table_prefix + name)), extra=table)
             elif isinstance(outlet, (Asset, AssetRef)):
                 context["outlet_events"][outlet].extra = dict(load)
 

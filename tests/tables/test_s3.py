@@ -158,3 +158,24 @@ def test_a_load_killed_while_committing_on_s3_is_undone_by_the_next_load(s3, tmp
     result = load_organization_export(export, ROOT, export_gid="g1")
     assert result["already_loaded"] is False
     assert result["tables"]["asset"]["version"] == 3
+
+
+def test_resource_exports_upsert_on_s3(s3, tmp_path):
+    """Copy-on-write by file on S3: the replaced rows' files are removed in the same commit as their rewrite."""
+    from airflow_provider_asana.tables import load_resource_export
+
+    from tests.tables.helpers import write_lines
+    from tests.tables.resource_lines import line, task
+
+    first = write_lines(tmp_path / "r0.json.gz", [line(task(i)) for i in range(6)])
+    second = write_lines(tmp_path / "r1.json.gz", [line(task(0)), line(task(1, minute=9, name="renamed"))])
+    s3.put_object(Bucket="bucket", Key="landed/r0.json.gz", Body=first.read_bytes())
+    load_resource_export("s3://aws_test@bucket/landed/r0.json.gz", ROOT, export_gid="r0")
+    result = load_resource_export(second, ROOT, export_gid="r1")
+
+    assert (result["tables"]["task"]["inserted"], result["tables"]["task"]["updated"]) == (0, 1)
+    tasks = {r["gid"]: r for r in read("resources/task").to_pyarrow_table().to_pylist()}
+    assert len(tasks) == read("resources/task").to_pyarrow_table().num_rows == 6  # the old record is gone
+    assert tasks[task(1)["gid"]]["name"] == "renamed"
+    assert len(read("resources/task_story").to_pyarrow_table()) == 12
+    assert read("resources/task", 0).to_pyarrow_table().num_rows == 6
