@@ -23,7 +23,7 @@ SETTINGS = {
     "transfer_runs": (5, 1),
     "memory_sizes": ((256 * MIB, 2 * GIB), (16 * MIB, 64 * MIB)),
     "memory_runs": (3, 1),
-    "triggers": (500, 50),
+    "triggers": ((500, 1000), (50, 100)),
     "trigger_interval": (2.0, 0.5),
     "trigger_latency": (0.1, 0.1),
     "sync_cap": (20.0, 5.0),

@@ -78,10 +78,18 @@ class EmulatorProcess:
     the memory and the event loop's core with what is measured.
     """
 
-    def __init__(self, export_size: int, *, polls_to_finish: int = 1, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        export_size: int,
+        *,
+        polls_to_finish: int = 1,
+        latency: float = 0.0,
+        background_generation: bool = True,
+    ) -> None:
         self.export_size = export_size
         self.polls_to_finish = polls_to_finish
         self.latency = latency
+        self.background_generation = background_generation
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.session = requests.Session()
@@ -97,6 +105,7 @@ class EmulatorProcess:
             "--export-size", str(self.export_size), "--polls-to-finish", str(self.polls_to_finish),
             "--url-ttl", "86400", "--cache-dir", str(CACHE), "--ready-file", str(ready),
             "--latency", str(self.latency),
+            *([] if self.background_generation else ["--no-background-generation"]),
         ]  # fmt: skip
         self._log = open(WORK / "emulator.log", "ab")
         self.process = subprocess.Popen(

@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds until finished; the first of the two limits wins (add --polls-to-finish none for time only)",
     )
+    add(
+        "--no-background-generation",
+        dest="prepare_in_background",
+        action="store_false",
+        help="generate a later export of a sequence when it is first downloaded, not as soon as it is created",
+    )
     add("--url-ttl", type=float, default=300, help="download URL lifetime, seconds (default: %(default)s)")
     add(
         "--cache-dir", default=None, help="export file cache (default: $ASANA_EMULATOR_CACHE or ~/.cache/...)"
@@ -150,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=faults_from(args),
             seed=args.seed,
             change_rates=args.change_rates,
+            prepare_in_background=args.prepare_in_background,
             verbose=args.verbose,
         )
     except ValueError as error:

@@ -32,7 +32,7 @@ class AsanaEmulator(EmulatorApp):
     :param verbose: Print an access log to stderr.
 
     The other parameters (token, export size, how exports finish, URL lifetime, cache, faults, seed, change
-    rates) are :class:`.app.EmulatorApp`'s.
+    rates, background generation) are :class:`.app.EmulatorApp`'s.
     """
 
     def __init__(
@@ -50,11 +50,12 @@ class AsanaEmulator(EmulatorApp):
         *,
         seed: int = 0,
         change_rates: ChangeRates | None = None,
+        prepare_in_background: bool = True,
         verbose: bool = False,
     ) -> None:
         super().__init__(
             token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed,
-            change_rates=change_rates,
+            change_rates=change_rates, prepare_in_background=prepare_in_background,
         )  # fmt: skip
         self.host = host
         self.verbose = verbose

@@ -60,6 +60,11 @@ def test_change_rates_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown change rate 'updates'" in capsys.readouterr().err
 
 
+def test_background_generation_flag() -> None:
+    assert build_parser().parse_args([]).prepare_in_background is True
+    assert build_parser().parse_args(["--no-background-generation"]).prepare_in_background is False
+
+
 def test_defaults() -> None:
     args = build_parser().parse_args([])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,20 @@ def test_a_later_export_is_generated_as_soon_as_it_is_created(
         time.sleep(0.05)
 
     assert [path.name for path in tmp_path.glob("export-*-e1.json.gz")] == [f"export-{64 << 10}-0-e1.json.gz"]
+
+
+def test_without_background_generation_a_later_export_is_not_generated_when_created(
+    asana_emulator_factory: Callable[..., AsanaEmulator], tmp_path: Path
+) -> None:
+    emulator = asana_emulator_factory(cache_dir=tmp_path, prepare_in_background=False)
+    api = Api(emulator)
+    api.finished_export()
+    gid = api.create_export().json()["data"]["gid"]
+
+    # A background generation would be running now (its thread alive) or done (its file written).
+    assert not [t.name for t in threading.enumerate() if t.name == f"asana-emulator-prepare-{gid}"]
+    assert not list(tmp_path.glob("export-*-e1.json.gz"))
+    assert emulator.exports[gid]["sequence"] == 1
 
 
 def test_a_new_export_size_starts_a_new_sequence(api: Api) -> None:
