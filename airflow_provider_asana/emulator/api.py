@@ -42,9 +42,7 @@ RESOURCE_EXPORTS_ONLY = (
 )
 GRAPH_EXPORTS_ONLY = "Graph exports are only available to Enterprise organizations."
 #: The answer to a second export while one is in progress: the 403 is documented, this text is not.
-EXPORT_IN_PROGRESS = (
-    "There is already an export in progress for this workspace. Wait for it to finish before starting another."
-)
+EXPORT_IN_PROGRESS = "There is already an export in progress for this workspace. Wait for it to finish before starting another."
 _GID = re.compile(r"^[0-9]+$")
 _USER_DEFAULT = fields.parse(["name,email,photo,workspaces,workspaces.name"])
 _WORKSPACE_DEFAULT = fields.parse(["name"])
