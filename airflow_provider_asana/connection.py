@@ -63,7 +63,7 @@ EXTRAS: tuple[ConnectionExtra, ...] = (
         "string",
         None,
         "Workspace",
-        "Default organization gid for exports (the official Asana provider's key). "
+        "Default organization (workspace) gid for exports (the official Asana provider's key). "
         "AsanaHook().list_workspaces() lists the ones the token sees.",
         pattern="^[0-9]*$",
         placeholder="Organization gid, e.g. 1200000000000001",
@@ -106,6 +106,15 @@ EXTRAS: tuple[ConnectionExtra, ...] = (
         "Max total retry wait (s)",
         "Seconds one API request, or a download between two moments of progress, may spend sleeping "
         "between attempts, in total. A Retry-After longer than what is left fails at once.",
+        minimum=0,
+    ),
+    ConnectionExtra(
+        "max_busy_workspace_wait",
+        "number",
+        600.0,
+        "Max wait for a busy workspace (s)",
+        "Seconds a resource or graph export's create request keeps being retried while Asana refuses it "
+        "(403) because another export of the workspace is in progress; 0 fails at once.",
         minimum=0,
     ),
     ConnectionExtra(
@@ -184,6 +193,7 @@ class ConnectionSettings:
     read_timeout: float = _default("read_timeout")
     max_attempts: int = _default("max_attempts")
     max_retry_wait: float = _default("max_retry_wait")
+    max_busy_workspace_wait: float = _default("max_busy_workspace_wait")
     retry_backoff: float = _default("retry_backoff")
     max_concurrent_requests: int = _default("max_concurrent_requests")
     max_download_stalls: int = _default("max_download_stalls")

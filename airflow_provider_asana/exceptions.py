@@ -58,12 +58,22 @@ class AsanaTransportError(AsanaAPIError):
 
 
 class AsanaExportFailedError(AsanaAPIError):
-    """Asana reports the organization export in state ``error``."""
+    """Asana reports the export failed: an organization export in state ``error``, a job in ``failed``."""
+
+
+class AsanaExportAlreadyRunningError(AsanaAPIError):
+    """
+    Asana refused to start a resource or graph export (403) because another export of the workspace is running.
+
+    Asana runs one export per workspace at a time. The hook retries such a refusal for up to the connection's
+    ``max_busy_workspace_wait`` seconds; this is raised when the other export outlasted it. An Airflow pool
+    with one slot per workspace keeps a deployment's own export tasks from refusing each other.
+    """
 
 
 class AsanaExportTimeoutError(AirflowFailException):
     """
-    The export was still running when the task's ``timeout`` passed; the task fails without retries.
+    The export (or export job) was still running when the task's ``timeout`` passed; it fails without retries.
 
     The export itself goes on in Asana: clearing the task re-attaches to it.
     """

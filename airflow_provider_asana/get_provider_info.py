@@ -43,14 +43,19 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "hooks": _modules("hooks", "asana"),
-        "operators": _modules("operators", "organization_export"),
-        "sensors": _modules("sensors", "organization_export"),
-        "triggers": _modules("triggers", "organization_export"),
+        "operators": _modules("operators", "base", "organization_export", "resource_export", "graph_export"),
+        "sensors": _modules("sensors", "base", "organization_export", "export_job"),
+        "triggers": _modules("triggers", "base", "organization_export", "export_job"),
         "transfers": [
             {
                 "source-integration-name": _INTEGRATION,
                 "target-integration-name": "Common IO",
                 "python-module": f"{_MODULE}.transfers.organization_export_to_object_storage",
+            },
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": "Common IO",
+                "python-module": f"{_MODULE}.transfers.export_job_to_object_storage",
             },
             {
                 "source-integration-name": _INTEGRATION,

@@ -10,8 +10,9 @@ long, is the policy's, the same for every caller:
   the failures in a row without progress;
 - it gives up after the rule's limit of failures in a row without progress (``max_attempts`` for an API
   request, ``max_download_stalls`` for a download), after the rule's cap on attempts in all, or rather than
-  start a sleep that would take the time slept since the last progress past ``max_retry_wait`` (so a
-  ``Retry-After`` longer than what is left fails at once, and says so);
+  start a sleep that would take the time slept since the last progress past the rule's budget
+  (``max_retry_wait``, or ``max_busy_workspace_wait`` for an export create refused because another export of
+  the workspace is in progress), so a ``Retry-After`` longer than what is left fails at once, and says so;
 - a failure that made progress (a download that got further) is retried at once, and the count starts
   again; a failure the next attempt fixes by itself (an expired download URL: the next attempt gets a fresh
   one) is retried at once the first time.
@@ -112,7 +113,7 @@ def retry_after_over_budget(who: str, wait: float, left: float, budget: float) -
 
     :param who: Who asked, e.g. ``"Asana"`` or the download host.
     :param wait: Seconds asked for.
-    :param left: Seconds of the budget not yet slept.
+    :param left: Seconds of the ``max_retry_wait`` budget not yet slept.
     :param budget: The connection's ``max_retry_wait``.
     """
     room = f"the {left:g} s left of the" if left < budget else "the"
@@ -132,8 +133,9 @@ class RetryStatus:
     :param attempts: Attempts made so far.
     :param limit: The failures in a row that end the retries.
     :param wait: The sleep before the next attempt (when giving up: the one not started).
-    :param left: Seconds of the ``max_retry_wait`` budget not yet slept.
-    :param budget: The connection's ``max_retry_wait``.
+    :param left: Seconds of the budget not yet slept.
+    :param budget: The seconds of sleep the rule allows: the connection's ``max_retry_wait`` unless the rule
+        says otherwise (:meth:`RetryRule.budget`).
     :param reason: When giving up: :data:`LIMIT`, :data:`CAP` or :data:`BUDGET`; else None.
     """
 
@@ -164,6 +166,10 @@ class RetryRule:
     def limit(self, policy: RetryPolicy) -> int:
         """Return how many failures in a row without progress end the retries."""
         return policy.max_attempts
+
+    def budget(self, policy: RetryPolicy) -> float:
+        """Return the seconds the call may sleep between attempts without progress: ``max_retry_wait``."""
+        return policy.max_retry_wait
 
     def retryable(self, error: BaseException) -> bool:
         """Tell whether the call may be attempted again after ``error``."""
@@ -256,6 +262,7 @@ class _Retries:
         self.policy = policy
         self.rule = rule
         self.limit = rule.limit(policy)
+        self.budget = rule.budget(policy)
         self.failures = 0
         self.slept_before_progress = 0.0  # tenacity's idle_for when progress was last made
         self.reason: str | None = None
@@ -292,12 +299,12 @@ class _Retries:
             self.reason = LIMIT
         elif self.rule.cap is not None and state.attempt_number >= self.rule.cap:
             self.reason = CAP
-        elif slept + state.upcoming_sleep > self.policy.max_retry_wait:
+        elif slept + state.upcoming_sleep > self.budget:
             self.reason = BUDGET
         return self.reason is not None
 
     def _status(self, state: tenacity.RetryCallState, slept: float) -> RetryStatus:
-        budget = self.policy.max_retry_wait
+        budget = self.budget
         left = max(0.0, budget - (slept - self.slept_before_progress))
         return RetryStatus(
             self.failures, state.attempt_number, self.limit, state.upcoming_sleep, left, budget, self.reason

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_asana.exceptions import ERRORS_DOC, AsanaAPIError, AsanaTransportError
+from airflow_provider_asana.exceptions import (
+    ERRORS_DOC,
+    AsanaAPIError,
+    AsanaExportAlreadyRunningError,
+    AsanaTransportError,
+)
 from airflow_provider_asana.gids import is_gid
 from airflow_provider_asana.retry import (
     BUDGET,
@@ -30,12 +35,35 @@ from airflow_provider_asana.user_agent import user_agent
 
 if TYPE_CHECKING:
     from airflow_provider_asana.connection import ConnectionSettings
+    from airflow_provider_asana.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 #: The fields asked for by default: the OrganizationExport resource omits some unless asked.
 EXPORT_FIELDS: tuple[str, ...] = ("created_at", "download_url", "organization", "organization.name", "state")
 _EXPORT_KEYS = ("gid", "resource_type", "created_at", "state", "download_url", "organization")
+#: The fields a job is read with by default: its status, and the export it delivers (download URL included).
+JOB_FIELDS: tuple[str, ...] = (
+    "resource_subtype",
+    "status",
+    *(
+        f"{export}{field}"
+        for export in ("new_resource_export", "new_graph_export")
+        for field in ("", ".created_at", ".completed_at", ".download_url")
+    ),
+)
+#: The endpoints that start a resource or graph export: Asana runs one export per workspace at a time.
+EXPORT_JOB_ENDPOINTS = frozenset({"/exports/resource", "/exports/graph"})
+#: What the create endpoints start, which operator starts it, and what "the same export" is scoped to.
+_CREATES = {
+    "/organization_exports": (
+        "an organization export",
+        "AsanaCreateOrganizationExportOperator",
+        "organization",
+    ),
+    "/exports/resource": ("a resource export", "AsanaCreateResourceExportOperator", "workspace"),
+    "/exports/graph": ("a graph export", "AsanaCreateGraphExportOperator", "parent object"),
+}
 
 
 @dataclass(frozen=True)
@@ -107,15 +135,78 @@ _ADVICE = {
     "max_retry_wait/max_attempts extras, or run fewer Asana tasks at once.",
     451: "Asana refuses this request for legal reasons; contact your Asana administrator.",
 }
+_RESOURCE_EXPORT_ACCESS = (
+    "Resource exports need a service-account token of an Enterprise+ organization, or of one with the "
+    "Compliance Management add-on: check the workspace gid and use such a token."
+)
+_GRAPH_EXPORT_ACCESS = (
+    "Graph exports need an Enterprise (or Enterprise+) organization and a token that can see the parent "
+    "object: check the parent gid and the token."
+)
+#: Advice for the export-job endpoints, where it differs from :data:`_ADVICE`.
+_ADVICE_BY_ENDPOINT = {
+    "/exports/resource": {
+        402: _RESOURCE_EXPORT_ACCESS,
+        403: _RESOURCE_EXPORT_ACCESS,
+        404: "Check the workspace gid: AsanaHook().list_workspaces() lists those the token sees.",
+    },
+    "/exports/graph": {
+        402: _GRAPH_EXPORT_ACCESS,
+        403: _GRAPH_EXPORT_ACCESS,
+        404: "Check the parent gid: a goal, project, portfolio or team the token can see.",
+    },
+    "/jobs": {
+        403: "The token may not read this job: read it with the connection whose token created the export.",
+        404: "Check the job gid: it comes from the create call (Asana has no way to list jobs).",
+    },
+}
+#: What Asana's 403 for a second export of a busy workspace says, as far as this provider relies on it: the
+#: text is not documented, so any of these words in a 403 from an export-job create counts.
+_ALREADY_RUNNING = re.compile(r"in[ -]progress|already|at a time|concurren|one export", re.IGNORECASE)
+_BUSY_ADVICE = (
+    "Another export of this workspace is in progress, and Asana runs one export per workspace at a time. Run "
+    "the tasks that start exports of one workspace in an Airflow pool with one slot that counts deferred "
+    "tasks (see the provider's docs, 'One export at a time per workspace'), or retry once the other export "
+    "has ended."
+)
 _HTML_TAG = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
+
+
+def _endpoint(path: str) -> str:
+    """Return the family of an API path for advice: ``/jobs`` for any job, else the path itself."""
+    path = path.rstrip("/")
+    return "/jobs" if path.startswith("/jobs/") else path
+
+
+def is_export_already_running(request: ApiRequest, status: int, messages: Sequence[str]) -> bool:
+    """
+    Tell a 403 that refuses an export because another export of the workspace is running from any other 403.
+
+    Asana documents the refusal (one in-progress export per workspace, HTTP 403) but not its message, so the
+    rule is: the request is ``POST /exports/resource`` or ``POST /exports/graph``, the status is 403, and one
+    of Asana's ``errors[].message`` texts mentions ``in progress``, ``already``, ``at a time``, concurrency
+    or ``one export``. A 403 without such a message (a missing permission or plan, a proxy's page) is a
+    permission error, never retried.
+
+    :param request: The request that was refused.
+    :param status: The HTTP status.
+    :param messages: Asana's error messages.
+    """
+    return (
+        status == 403
+        and request.method == "POST"
+        and _endpoint(request.path) in EXPORT_JOB_ENDPOINTS
+        and any(_ALREADY_RUNNING.search(message) for message in messages)
+    )
 
 
 def _advice(request: ApiRequest, status: int, phrase: str | None) -> str:
     if status >= 500:
         quote = f" quoting the phrase {phrase!r}" if phrase else ""
         return f"Asana had a server error; retry later, and if it persists contact Asana support{quote}."
-    advice = _ADVICE.get(status, f"See {ERRORS_DOC}.")
+    advice = _ADVICE_BY_ENDPOINT.get(_endpoint(request.path), {}).get(status)
+    advice = advice or _ADVICE.get(status, f"See {ERRORS_DOC}.")
     if status == 404 and not urlsplit(request.base_url).path.rstrip("/").endswith("/api/1.0"):
         advice = (
             f"The connection's API base URL is {request.base_url}, without Asana's /api/1.0 path: unless "
@@ -158,16 +249,14 @@ def error_from_response(
             said = "nothing (an error body without messages)"
         else:
             said = f"nothing (a JSON {json_type(body)} body)"
-    message = (
-        f"{request.description} failed with HTTP {status}. Asana said: {sentence(said)} "
-        f"{_advice(request, status, phrase)}"
-    )
+    busy = is_export_already_running(request, status, messages)
+    advice = _BUSY_ADVICE if busy else _advice(request, status, phrase)
+    message = f"{request.description} failed with HTTP {status}. Asana said: {sentence(said)} {advice}"
     if phrase:
         message += f" (phrase: {phrase})"
     retry_after = parse_retry_after(_header(headers, "Retry-After"), _header(headers, "Date"))
-    return AsanaAPIError(
-        message, status_code=status, messages=messages, phrase=phrase, retry_after=retry_after
-    )
+    kind = AsanaExportAlreadyRunningError if busy else AsanaAPIError
+    return kind(message, status_code=status, messages=messages, phrase=phrase, retry_after=retry_after)
 
 
 def _not_json(headers: Mapping[str, str], content: bytes) -> str:
@@ -218,22 +307,26 @@ def transport_error(request: ApiRequest, kind: str, cause: BaseException) -> Asa
     }[kind]
     message = sentence(f"{request.description} {what}: {type(cause).__name__}: {cause}")
     if request.method not in IDEMPOTENT_METHODS and kind != "connect":
-        if request.path.rstrip("/") == "/organization_exports":
+        creates = _CREATES.get(request.path.rstrip("/"))
+        if creates is not None:
+            what, operator, scope = creates
             message += (
-                " The request had been sent, so Asana may have started an organization export; it was "
-                "not repeated. A retry of AsanaCreateOrganizationExportOperator fails for the same reason "
-                "instead of starting a second export, unless resubmit_if_in_doubt=True: set that only once "
-                "you know no export of this organization is running (Asana cannot list exports)."
+                f" The request had been sent, so Asana may have started {what}; it was not repeated. A retry "
+                f"of {operator} fails for the same reason instead of starting a second export, unless "
+                "resubmit_if_in_doubt=True: set that only once you know no export of this "
+                f"{scope} is running (Asana cannot list exports)."
             )
         else:
             message += " The request had been sent, so Asana may have acted on it; it was not repeated."
     return AsanaTransportError(message, kind=kind)
 
 
-def export_params(opt_fields: Sequence[str] | str | None, opt_pretty: bool) -> dict[str, Any]:
-    """Return the query of an organization-export call: ``opt_fields`` (None: the default), ``opt_pretty``."""
+def export_params(
+    opt_fields: Sequence[str] | str | None, opt_pretty: bool, default: Sequence[str] = EXPORT_FIELDS
+) -> dict[str, Any]:
+    """Return the query of an export or job call: ``opt_fields`` (None: ``default``), ``opt_pretty``."""
     if opt_fields is None:
-        opt_fields = EXPORT_FIELDS
+        opt_fields = default
     fields = opt_fields if isinstance(opt_fields, str) else ",".join(opt_fields)
     return {"opt_fields": fields or None, "opt_pretty": True if opt_pretty else None}
 
@@ -242,30 +335,47 @@ def export_from_answer(
     body: dict[str, Any], opt_fields: Sequence[str] | str | None, call: str
 ) -> dict[str, Any]:
     """Return the OrganizationExport in ``body``; raise :class:`AsanaAPIError` if there is none."""
-    data = body.get("data")
-    problem = _not_an_export(data)
-    if problem or not isinstance(data, dict):
-        raise AsanaAPIError(
-            f"Asana {call} answered with {problem}: there is no organization export gid. {NOT_ASANA_ADVICE}"
-        )
-    export = dict(data)
+    export = resource_from_answer(body, call, "export", "organization export")
     if opt_fields is None or opt_fields == EXPORT_FIELDS:
         for key in _EXPORT_KEYS:
             export.setdefault(key, None)
     return export
 
 
-def _not_an_export(data: Any) -> str | None:
-    """Say what keeps an answer's ``data`` from being an OrganizationExport; None if it is one."""
+def job_from_answer(body: dict[str, Any], call: str) -> dict[str, Any]:
+    """Return the Job in ``body``; raise :class:`AsanaAPIError` if there is none."""
+    return resource_from_answer(body, call, "job", "job")
+
+
+def resource_from_answer(body: dict[str, Any], call: str, noun: str, handle: str) -> dict[str, Any]:
+    """
+    Return the resource in ``body``'s ``data``, with its gid; raise :class:`AsanaAPIError` if there is none.
+
+    :param call: The call, for the message, e.g. ``"GET /jobs/123"``.
+    :param noun: What the resource is, e.g. ``"export"``, ``"job"``.
+    :param handle: What its gid is called in the message, e.g. ``"organization export"``.
+    """
+    data = body.get("data")
+    problem = _not_a_resource(data, noun)
+    if problem or not isinstance(data, dict):
+        raise AsanaAPIError(
+            f"Asana {call} answered with {problem}: there is no {handle} gid. {NOT_ASANA_ADVICE}"
+        )
+    return dict(data)
+
+
+def _not_a_resource(data: Any, noun: str) -> str | None:
+    """Say what keeps an answer's ``data`` from being a resource with a gid; None if it is one."""
     if data is None:
         return "no 'data'"
     if not isinstance(data, dict):
         return f"a JSON {json_type(data)} as its 'data', not an object"
+    article = "an" if noun[:1] in ("a", "e", "i", "o", "u") else "a"
     gid = data.get("gid")
     if gid is None:
-        return "an export without a 'gid'"
+        return f"{article} {noun} without a 'gid'"
     if not is_gid(gid):
-        return f"an export whose gid {gid!r:.40} is not a digit string"
+        return f"{article} {noun} whose gid {gid!r:.40} is not a digit string"
     return None
 
 
@@ -312,3 +422,63 @@ def _first_sentence(error: BaseException) -> str:
     if isinstance(error, AsanaAPIError) and error.status_code is not None:
         return f"HTTP {error.status_code}."
     return f"{type(error).__name__}."
+
+
+class BusyWorkspaceRetry(RetryRule):
+    """
+    The retry rule around an export-job create: try again while another export of the workspace is running.
+
+    Each attempt is a whole API call (with :class:`ApiRetry`'s own retries); only
+    :class:`~airflow_provider_asana.exceptions.AsanaExportAlreadyRunningError` is retried here, with the
+    policy's backoff (or Asana's ``Retry-After``), for up to ``max_wait`` seconds of sleep in all, and at
+    most :attr:`cap` attempts (a floor for a zero backoff). When the other export outlasts that, the error
+    says how long this call waited and how to avoid the wait.
+
+    :param description: The call, for messages, e.g. ``"Asana POST /exports/resource"``.
+    :param scope: What is busy, for messages, e.g. ``"workspace 1200000000000001"``.
+    :param max_wait: The connection's ``max_busy_workspace_wait``: seconds of sleep in all; 0 retries nothing.
+    """
+
+    cap = 200
+
+    def __init__(self, description: str, scope: str, max_wait: float) -> None:
+        self.description = description
+        self.scope = scope
+        self.max_wait = max_wait
+
+    def limit(self, policy: RetryPolicy) -> int:
+        return self.cap
+
+    def budget(self, policy: RetryPolicy) -> float:
+        return self.max_wait
+
+    def retryable(self, error: BaseException) -> bool:
+        return self.max_wait > 0 and isinstance(error, AsanaExportAlreadyRunningError)
+
+    def retrying(self, error: BaseException, status: RetryStatus) -> None:
+        log.warning(
+            "%s: another export of %s is in progress (HTTP 403). Trying again in %.1f s (waited %.0f s of "
+            "max_busy_workspace_wait=%g s).",
+            self.description,
+            self.scope,
+            status.wait,
+            status.budget - status.left,
+            status.budget,
+        )
+
+    def give_up(self, error: BaseException, status: RetryStatus) -> BaseException | None:
+        if not isinstance(error, AsanaExportAlreadyRunningError):
+            return None
+        said = f" Asana said: {sentence('; '.join(error.messages))}" if error.messages else ""
+        return AsanaExportAlreadyRunningError(
+            f"{self.description} failed with HTTP 403.{said} Another export of {self.scope} was still in "
+            f"progress after {status.attempts} attempts over {status.budget - status.left:.0f} s (the "
+            f"connection's max_busy_workspace_wait is {status.budget:g} s): Asana runs one export per "
+            "workspace at a time. Run the tasks that start exports of one workspace in an Airflow pool with "
+            "one slot that counts deferred tasks (see the provider's docs, 'One export at a time per "
+            "workspace'), raise max_busy_workspace_wait, or retry once the other export has ended.",
+            status_code=error.status_code,
+            messages=error.messages,
+            phrase=error.phrase,
+            retry_after=error.retry_after,
+        )

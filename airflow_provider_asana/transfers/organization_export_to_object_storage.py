@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
-from airflow.sdk.definitions.asset import AssetRef
+from airflow.sdk import BaseOperator
 
 from airflow_provider_asana.download import Destination, download_file, report_lineage
 from airflow_provider_asana.gids import validate_gid
 from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
+from airflow_provider_asana.transfers.landing import announce, as_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -80,8 +80,8 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         self.verify_gzip = verify_gzip
 
     def execute(self, context: Context) -> dict[str, Any]:
-        overwrite = _as_bool(self.overwrite, "overwrite")
-        verify_gzip = _as_bool(self.verify_gzip, "verify_gzip")
+        overwrite = as_bool(self.overwrite, "overwrite")
+        verify_gzip = as_bool(self.verify_gzip, "verify_gzip")
         export_gid = validate_gid(self.export_gid, "export_gid")
         destination = Destination(self.destination, overwrite=overwrite, example_name=EXPORT_FILE_NAME)
         hook = AsanaHook(asana_conn_id=self.asana_conn_id)
@@ -97,17 +97,5 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
             "created_at": export.get("created_at"),
             "organization_gid": (export.get("organization") or {}).get("gid"),
         }
-        for outlet in self.outlets:
-            if isinstance(outlet, (Asset, AssetRef)):
-                context["outlet_events"][outlet].extra = dict(result)
+        announce(context, self.outlets, result)
         return result
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    """Read a bool, or the text a template renders a bool to."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(f"{name} must be True or False (or a template rendering 'true'/'false'); got {value!r}.")
