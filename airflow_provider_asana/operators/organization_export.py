@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportTimeoutError, AsanaTransportError
 from airflow_provider_asana.hooks.asana import AsanaHook
+from airflow_provider_asana.lineage import operator_lineage, organization_dataset
 from airflow_provider_asana.retry import RETRYABLE_POST_STATUSES
 from airflow_provider_asana.states import (
     OrganizationExportState,
@@ -30,6 +31,7 @@ from airflow_provider_asana.triggers.organization_export import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 #: The statuses :meth:`AsanaCreateOrganizationExportOperator.get_job_status` gives an in-doubt marker: neither
@@ -72,6 +74,10 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     once with :class:`~airflow.sdk.exceptions.AirflowFailException`, and so does a later try that finds
     the marker (after a worker crash), without asking Asana again. Clearing the task starts fresh: a
     marker left before the task was last cleared is ignored.
+
+    OpenLineage (with the OpenLineage provider installed): the organization is the input
+    (``asana://app.asana.com`` + ``organization/<gid>``, docs/lineage.md); the export stays in Asana, so
+    there is no output: the transfer reports the file it lands.
 
     :param organization_gid: The organization to export (templated); defaults to the connection's
         ``workspace`` extra.
@@ -227,6 +233,11 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
                 method_name="execute_complete",
             )
         return self._poll(export_gid)
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """Report the organization exported; known before the run, from the arguments and the connection."""
+        organization_gid = self.hook.resolve_organization_gid(self.organization_gid or None)
+        return operator_lineage([organization_dataset(self.hook.settings.base_url, organization_gid)], [])
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         return str(external_id)

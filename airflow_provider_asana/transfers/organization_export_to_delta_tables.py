@@ -11,8 +11,10 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
 from airflow_provider_asana.gids import validate_gid
+from airflow_provider_asana.lineage import azure_account_of, operator_lineage, source_dataset, table_dataset
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
 #: What a per-table event's extra holds of the load's per-table result (not its timings).
@@ -47,6 +49,9 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
     ``outlets`` stands for the whole load: its event's extra is ``{"export_gid", "export_created_at",
     "source_sha256", "lines", "rejected", "tables_root", "tables"}``, ``tables`` holding the same counts per
     table. Read a table as of the export with ``DeltaTable(uri, version=extra["version"])``.
+
+    OpenLineage (with the OpenLineage provider installed): the landed file is the input, each table an
+    output with its schema, Delta version and row count (docs/lineage.md).
 
     Two loads must not run on one ``tables_root`` at a time: give the Dag ``max_active_runs=1`` or the task
     a pool with one slot. Needs the ``tables`` extra (``deltalake``, ``pyarrow``, ``duckdb``).
@@ -103,6 +108,8 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
         self.on_bad_line = on_bad_line
         self.retention_hours = retention_hours
         self.temp_dir = temp_dir
+        #: What execute() loaded, for OpenLineage: (source, tables_root, result).
+        self._lineage: tuple[Any, Any, dict[str, Any]] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_asana.tables import load_organization_export
@@ -131,7 +138,43 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
                 result["export_gid"],
             )
         self._emit_events(context, result, tables_root)
+        self._lineage = (source, tables_root, result)
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Report the file read and every table loaded (nothing when the task loaded nothing)."""
+        from airflow_provider_asana.tables.storage import table_location
+
+        if self._lineage is None:
+            return operator_lineage([], [])
+        source, tables_root, result = self._lineage
+        root_account = azure_account_of(tables_root)
+        outputs = [
+            table_dataset(
+                table_location(tables_root, name),
+                rows=counts["rows"],
+                version=counts["version"],
+                schema_json=self._schema_json(tables_root, name, counts["version"]),
+                azure_account=root_account,
+            )
+            for name, counts in result["tables"].items()
+        ]
+        read = source_dataset(str(source), azure_account=azure_account_of(source))
+        return operator_lineage([read], outputs)
+
+    def _schema_json(self, tables_root: Any, name: str, version: int | None) -> str | None:
+        """Return a table's Delta schema as JSON at ``version``, or None (logged) if it cannot be read."""
+        from deltalake import DeltaTable
+
+        from airflow_provider_asana.tables.storage import resolve_tables_root
+
+        try:
+            root = resolve_tables_root(tables_root)
+            table = DeltaTable(root.table_uri(name), version=version, storage_options=root.storage_options)
+            return table.schema().to_json()
+        except Exception:
+            self.log.warning("Could not read table %s's schema for OpenLineage.", name, exc_info=True)
+            return None
 
     def _emit_events(self, context: Context, result: dict[str, Any], tables_root: Any) -> None:
         from airflow_provider_asana.tables.storage import table_location

@@ -1,0 +1,224 @@
+"""
+OpenLineage datasets for what the operators read (an Asana organization) and write (a file, Delta tables).
+
+The naming follows the OpenLineage naming spec for each store, with no Airflow connection id in it:
+``s3://bucket`` + ``key``, ``gs://bucket`` + ``key``,
+``abfss://container@account.dfs.core.windows.net`` + ``path``, ``file`` + ``/absolute/path``. The Asana
+organization is ``asana://<API host>`` + ``organization/<gid>`` (``asana://app.asana.com`` for Asana itself).
+docs/lineage.md states the scheme and the facets for users.
+
+Nothing here imports OpenLineage at module import: the ``*_dataset`` and :func:`operator_lineage` functions
+import it when called, which happens only when the OpenLineage provider asks an operator for its lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.openlineage.facet import Dataset, OutputDataset
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from airflow_provider_asana.download import Destination
+
+log = logging.getLogger(__name__)
+
+ASANA_SCHEME = "asana"
+_S3 = frozenset({"s3", "s3a", "s3n"})
+_GCS = frozenset({"gs", "gcs"})
+_ADLS = frozenset({"abfs", "abfss", "az"})
+_BLOB = frozenset({"wasb", "wasbs"})
+_AZURE_HOST = ".core.windows.net"
+
+
+def organization_naming(base_url: str, organization_gid: str) -> tuple[str, str]:
+    """
+    Return the OpenLineage ``(namespace, name)`` of an Asana organization.
+
+    :param base_url: The connection's API base URL: its host (and port) is the namespace's authority, so
+        Asana itself is ``asana://app.asana.com`` and an emulator ``asana://127.0.0.1:<port>``.
+    :param organization_gid: The organization's gid.
+    """
+    authority = urlsplit(base_url).netloc.rsplit("@", 1)[-1].lower()
+    return f"{ASANA_SCHEME}://{authority}", f"organization/{organization_gid}"
+
+
+def storage_naming(uri: str, *, azure_account: str | None = None) -> tuple[str, str]:
+    """
+    Return the OpenLineage ``(namespace, name)`` of a file or folder, without the Airflow connection id.
+
+    :param uri: An absolute local path or a URI as ``ObjectStoragePath`` takes it
+        (``s3://<conn_id>@bucket/key``, ``file:///path``...).
+    :param azure_account: The storage account of an ``abfs://<conn_id>@container/path`` URI, which names
+        no account; without it the namespace is ``abfss://container``.
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file", "local"):
+        return "file", os.path.abspath(unquote(parts.path) or "/")
+    userinfo, _, host = parts.netloc.rpartition("@")
+    key = unquote(parts.path).lstrip("/")
+    if scheme in _S3:
+        return f"s3://{host}", key
+    if scheme in _GCS:
+        return f"gs://{host}", key
+    if scheme in _ADLS | _BLOB:
+        account: str | None
+        if host.lower().endswith(_AZURE_HOST):  # container@account.dfs.core.windows.net: no connection id
+            container, account = userinfo, host.split(".", 1)[0]
+        else:
+            container, account = host, azure_account
+        kind, service = ("wasbs", "blob") if scheme in _BLOB else ("abfss", "dfs")
+        authority = f"{container}@{account}.{service}{_AZURE_HOST}" if account else container
+        return f"{kind}://{authority}", key
+    return f"{scheme}://{host}", key
+
+
+def storage_uri(uri: str, *, azure_account: str | None = None) -> str:
+    """Return ``uri`` as the OpenLineage naming writes it (``namespace/name``, ``file:///path``)."""
+    namespace, name = storage_naming(uri, azure_account=azure_account)
+    return f"file://{name}" if namespace == "file" else f"{namespace}/{name}"
+
+
+def azure_account_of(path: Any) -> str | None:
+    """
+    Return the storage account an Azure path's filesystem is bound to; None for other stores.
+
+    :param path: An ``ObjectStoragePath`` or the text of one; only an Azure one builds its filesystem
+        (through its connection).
+    """
+    if urlsplit(str(path)).scheme.lower() not in _ADLS | _BLOB:
+        return None
+    try:
+        if not hasattr(path, "fs"):
+            from airflow.sdk import ObjectStoragePath
+
+            path = ObjectStoragePath(str(path))
+        return getattr(path.fs, "account_name", None)
+    except Exception:
+        log.debug("Could not tell the Azure storage account of %s.", path, exc_info=True)
+        return None
+
+
+def report_hook_lineage(hook: Any, destination: Destination) -> None:
+    """
+    Report the file written at ``destination`` to Airflow's hook lineage, as an output of ``hook``.
+
+    Named by :func:`storage_uri`, without the connection id (``s3://bucket/key``, not
+    ``s3://aws_default@bucket/key``). Lineage is a by-product: a failure to report it is logged at debug
+    level, never raised.
+    """
+    try:
+        from airflow.sdk.lineage import get_hook_lineage_collector
+
+        uri = storage_uri(destination.uri, azure_account=azure_account_of(destination.path))
+        get_hook_lineage_collector().add_output_asset(context=hook, uri=uri)
+    except Exception:
+        log.debug("Could not report lineage for %s.", destination.uri, exc_info=True)
+
+
+def organization_dataset(base_url: str, organization_gid: str) -> Dataset:
+    """Return the Asana organization as an OpenLineage dataset (an input)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    namespace, name = organization_naming(base_url, organization_gid)
+    return Dataset(namespace=namespace, name=name)
+
+
+def file_dataset(uri: str, *, size: int, sha256: str, azure_account: str | None = None) -> OutputDataset:
+    """
+    Return a landed file as an OpenLineage dataset (an output) with its size and checksum.
+
+    Facets: ``outputStatistics`` (``size`` in bytes, ``fileCount`` 1) and ``version`` (``datasetVersion``:
+    the hex SHA-256 of the bytes, the file's content version).
+    """
+    from airflow.providers.common.compat.openlineage.facet import (
+        OutputDataset,
+        OutputStatisticsOutputDatasetFacet,
+    )
+    from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
+
+    namespace, name = storage_naming(uri, azure_account=azure_account)
+    return OutputDataset(
+        namespace=namespace,
+        name=name,
+        facets={"version": DatasetVersionDatasetFacet(datasetVersion=sha256)},
+        outputFacets={"outputStatistics": OutputStatisticsOutputDatasetFacet(size=size, fileCount=1)},
+    )
+
+
+def source_dataset(uri: str, *, azure_account: str | None = None) -> Dataset:
+    """Return a file read as an OpenLineage dataset (an input)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    namespace, name = storage_naming(uri, azure_account=azure_account)
+    return Dataset(namespace=namespace, name=name)
+
+
+def table_dataset(
+    uri: str,
+    *,
+    rows: int,
+    version: int | None,
+    schema_json: str | None,
+    azure_account: str | None = None,
+) -> OutputDataset:
+    """
+    Return a Delta table written as an OpenLineage dataset (an output).
+
+    Facets: ``schema`` (the table's columns and their Delta types, nested for structs), ``storage``
+    (``delta``, ``parquet``), ``version`` (the Delta version the load committed) and ``outputStatistics``
+    (``rowCount``: the rows of the snapshot written).
+
+    :param schema_json: The table's Delta schema as JSON (``DeltaTable.schema().to_json()``); None omits the
+        schema facet.
+    """
+    from airflow.providers.common.compat.openlineage.facet import (
+        OutputDataset,
+        OutputStatisticsOutputDatasetFacet,
+        SchemaDatasetFacet,
+    )
+    from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
+    from openlineage.client.generated.storage_dataset import StorageDatasetFacet
+
+    namespace, name = storage_naming(uri, azure_account=azure_account)
+    facets: dict[str, Any] = {"storage": StorageDatasetFacet(storageLayer="delta", fileFormat="parquet")}
+    if schema_json is not None:
+        facets["schema"] = SchemaDatasetFacet(fields=_schema_fields(json.loads(schema_json)["fields"]))
+    if version is not None:
+        facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(version))
+    return OutputDataset(
+        namespace=namespace,
+        name=name,
+        facets=facets,
+        outputFacets={"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=rows)},
+    )
+
+
+def operator_lineage(inputs: Sequence[Dataset], outputs: Sequence[Dataset]) -> OperatorLineage:
+    """Wrap datasets in the OpenLineage provider's ``OperatorLineage``."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    return OperatorLineage(inputs=list(inputs), outputs=list(outputs))
+
+
+def _schema_fields(fields: list[dict[str, Any]]) -> list[Any]:
+    """Map Delta schema JSON fields to OpenLineage schema fields (structs nested, arrays and maps by name)."""
+    from airflow.providers.common.compat.openlineage.facet import SchemaDatasetFacetFields
+
+    mapped = []
+    for field in fields:
+        kind = field["type"]
+        if isinstance(kind, str):
+            mapped.append(SchemaDatasetFacetFields(name=field["name"], type=kind))
+        elif kind.get("type") == "struct":
+            nested = _schema_fields(kind["fields"])
+            mapped.append(SchemaDatasetFacetFields(name=field["name"], type="struct", fields=nested))
+        else:
+            mapped.append(SchemaDatasetFacetFields(name=field["name"], type=str(kind.get("type"))))
+    return mapped
