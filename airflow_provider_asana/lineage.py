@@ -13,6 +13,7 @@ import it when called, which happens only when the OpenLineage provider asks an 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -103,6 +104,14 @@ def azure_account_of(path: Any) -> str | None:
     except Exception:
         log.debug("Could not tell the Azure storage account of %s.", path, exc_info=True)
         return None
+
+
+def openlineage_installed() -> bool:
+    """Tell whether Airflow's OpenLineage provider is installed, without importing it."""
+    try:
+        return importlib.util.find_spec("airflow.providers.openlineage") is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None)
+        return False
 
 
 def report_hook_lineage(hook: Any, destination: Destination) -> None:

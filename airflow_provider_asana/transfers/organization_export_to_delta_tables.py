@@ -11,7 +11,13 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
 from airflow_provider_asana.gids import validate_gid
-from airflow_provider_asana.lineage import azure_account_of, operator_lineage, source_dataset, table_dataset
+from airflow_provider_asana.lineage import (
+    azure_account_of,
+    openlineage_installed,
+    operator_lineage,
+    source_dataset,
+    table_dataset,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -108,8 +114,8 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
         self.on_bad_line = on_bad_line
         self.retention_hours = retention_hours
         self.temp_dir = temp_dir
-        #: What execute() loaded, for OpenLineage: (source, tables_root, result).
-        self._lineage: tuple[Any, Any, dict[str, Any]] | None = None
+        #: What execute() loaded, for OpenLineage (:meth:`_lineage_facts`); None when it is not installed.
+        self._lineage: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_asana.tables import load_organization_export
@@ -138,43 +144,54 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
                 result["export_gid"],
             )
         self._emit_events(context, result, tables_root)
-        self._lineage = (source, tables_root, result)
+        if openlineage_installed():
+            # Gathered now rather than when OpenLineage asks: its listener asks from a forked process, where
+            # delta-rs (whose runtime was started here) panics.
+            self._lineage = self._lineage_facts(source, tables_root, result)
         return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """Report the file read and every table loaded (nothing when the task loaded nothing)."""
-        from airflow_provider_asana.tables.storage import table_location
-
         if self._lineage is None:
             return operator_lineage([], [])
-        source, tables_root, result = self._lineage
-        root_account = azure_account_of(tables_root)
+        facts = self._lineage
         outputs = [
             table_dataset(
-                table_location(tables_root, name),
+                facts["tables"][name],
                 rows=counts["rows"],
                 version=counts["version"],
-                schema_json=self._schema_json(tables_root, name, counts["version"]),
-                azure_account=root_account,
+                schema_json=facts["schemas"].get(name),
+                azure_account=facts["tables_account"],
             )
-            for name, counts in result["tables"].items()
+            for name, counts in facts["result"]["tables"].items()
         ]
-        read = source_dataset(str(source), azure_account=azure_account_of(source))
+        read = source_dataset(facts["source"], azure_account=facts["source_account"])
         return operator_lineage([read], outputs)
 
-    def _schema_json(self, tables_root: Any, name: str, version: int | None) -> str | None:
-        """Return a table's Delta schema as JSON at ``version``, or None (logged) if it cannot be read."""
+    def _lineage_facts(self, source: Any, tables_root: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """Return what OpenLineage reports of a load: where each table is, its schema, the stores' accounts."""
         from deltalake import DeltaTable
 
-        from airflow_provider_asana.tables.storage import resolve_tables_root
+        from airflow_provider_asana.tables.storage import resolve_tables_root, table_location
 
-        try:
-            root = resolve_tables_root(tables_root)
-            table = DeltaTable(root.table_uri(name), version=version, storage_options=root.storage_options)
-            return table.schema().to_json()
-        except Exception:
-            self.log.warning("Could not read table %s's schema for OpenLineage.", name, exc_info=True)
-            return None
+        schemas = {}
+        root = resolve_tables_root(tables_root)
+        for name, counts in result["tables"].items():
+            try:
+                table = DeltaTable(
+                    root.table_uri(name), version=counts["version"], storage_options=root.storage_options
+                )
+                schemas[name] = table.schema().to_json()
+            except Exception:
+                self.log.warning("Could not read table %s's schema for OpenLineage.", name, exc_info=True)
+        return {
+            "result": result,
+            "source": str(source),
+            "source_account": azure_account_of(source),
+            "tables": {name: table_location(tables_root, name) for name in result["tables"]},
+            "tables_account": azure_account_of(tables_root),
+            "schemas": schemas,
+        }
 
     def _emit_events(self, context: Context, result: dict[str, Any], tables_root: Any) -> None:
         from airflow_provider_asana.tables.storage import table_location
