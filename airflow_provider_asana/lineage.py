@@ -1,11 +1,9 @@
 """
 OpenLineage datasets for what the operators read (an Asana organization) and write (a file, Delta tables).
 
-The naming follows the OpenLineage naming spec for each store, with no Airflow connection id in it:
-``s3://bucket`` + ``key``, ``gs://bucket`` + ``key``,
-``abfss://container@account.dfs.core.windows.net`` + ``path``, ``file`` + ``/absolute/path``. The Asana
-organization is ``asana://<API host>`` + ``organization/<gid>`` (``asana://app.asana.com`` for Asana itself).
-docs/lineage.md states the scheme and the facets for users.
+Stores are named by :mod:`airflow_provider_asana.download.naming` (the OpenLineage naming spec, without the
+connection id); the Asana organization is ``asana://<API host>`` + ``organization/<gid>``
+(``asana://app.asana.com`` for Asana itself). docs/lineage.md states the scheme and the facets for users.
 
 Nothing here imports OpenLineage at module import: the ``*_dataset`` and :func:`operator_lineage` functions
 import it when called, which happens only when the OpenLineage provider asks an operator for its lineage.
@@ -15,26 +13,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from airflow_provider_asana.download.naming import storage_naming
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset, OutputDataset
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    from airflow_provider_asana.download import Destination
-
-log = logging.getLogger(__name__)
-
 ASANA_SCHEME = "asana"
-_S3 = frozenset({"s3", "s3a", "s3n"})
-_GCS = frozenset({"gs", "gcs"})
-_ADLS = frozenset({"abfs", "abfss", "az"})
-_BLOB = frozenset({"wasb", "wasbs"})
-_AZURE_HOST = ".core.windows.net"
 
 
 def organization_naming(base_url: str, organization_gid: str) -> tuple[str, str]:
@@ -49,86 +38,12 @@ def organization_naming(base_url: str, organization_gid: str) -> tuple[str, str]
     return f"{ASANA_SCHEME}://{authority}", f"organization/{organization_gid}"
 
 
-def storage_naming(uri: str, *, azure_account: str | None = None) -> tuple[str, str]:
-    """
-    Return the OpenLineage ``(namespace, name)`` of a file or folder, without the Airflow connection id.
-
-    :param uri: An absolute local path or a URI as ``ObjectStoragePath`` takes it
-        (``s3://<conn_id>@bucket/key``, ``file:///path``...).
-    :param azure_account: The storage account of an ``abfs://<conn_id>@container/path`` URI, which names
-        no account; without it the namespace is ``abfss://container``.
-    """
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme in ("", "file", "local"):
-        return "file", os.path.abspath(unquote(parts.path) or "/")
-    userinfo, _, host = parts.netloc.rpartition("@")
-    key = unquote(parts.path).lstrip("/")
-    if scheme in _S3:
-        return f"s3://{host}", key
-    if scheme in _GCS:
-        return f"gs://{host}", key
-    if scheme in _ADLS | _BLOB:
-        account: str | None
-        if host.lower().endswith(_AZURE_HOST):  # container@account.dfs.core.windows.net: no connection id
-            container, account = userinfo, host.split(".", 1)[0]
-        else:
-            container, account = host, azure_account
-        kind, service = ("wasbs", "blob") if scheme in _BLOB else ("abfss", "dfs")
-        authority = f"{container}@{account}.{service}{_AZURE_HOST}" if account else container
-        return f"{kind}://{authority}", key
-    return f"{scheme}://{host}", key
-
-
-def storage_uri(uri: str, *, azure_account: str | None = None) -> str:
-    """Return ``uri`` as the OpenLineage naming writes it (``namespace/name``, ``file:///path``)."""
-    namespace, name = storage_naming(uri, azure_account=azure_account)
-    return f"file://{name}" if namespace == "file" else f"{namespace}/{name}"
-
-
-def azure_account_of(path: Any) -> str | None:
-    """
-    Return the storage account an Azure path's filesystem is bound to; None for other stores.
-
-    :param path: An ``ObjectStoragePath`` or the text of one; only an Azure one builds its filesystem
-        (through its connection).
-    """
-    if urlsplit(str(path)).scheme.lower() not in _ADLS | _BLOB:
-        return None
-    try:
-        if not hasattr(path, "fs"):
-            from airflow.sdk import ObjectStoragePath
-
-            path = ObjectStoragePath(str(path))
-        return getattr(path.fs, "account_name", None)
-    except Exception:
-        log.debug("Could not tell the Azure storage account of %s.", path, exc_info=True)
-        return None
-
-
 def openlineage_installed() -> bool:
     """Tell whether Airflow's OpenLineage provider is installed, without importing it."""
     try:
         return importlib.util.find_spec("airflow.providers.openlineage") is not None
     except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None)
         return False
-
-
-def report_hook_lineage(hook: Any, destination: Destination) -> None:
-    """
-    Report the file written at ``destination`` to Airflow's hook lineage, as an output of ``hook``.
-
-    Named by :func:`storage_uri`, without the connection id (``s3://bucket/key``, not
-    ``s3://aws_default@bucket/key``). Lineage is a by-product: a failure to report it is logged at debug
-    level, never raised.
-    """
-    try:
-        from airflow.sdk.lineage import get_hook_lineage_collector
-
-        uri = storage_uri(destination.uri, azure_account=azure_account_of(destination.path))
-        get_hook_lineage_collector().add_output_asset(context=hook, uri=uri)
-    except Exception:
-        log.debug("Could not report lineage for %s.", destination.uri, exc_info=True)
 
 
 def organization_dataset(base_url: str, organization_gid: str) -> Dataset:

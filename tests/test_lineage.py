@@ -21,8 +21,9 @@ from airflow.utils.state import TaskInstanceState
 from deltalake import DeltaTable
 from openlineage.client.serde import Serde
 
+from airflow_provider_asana.download.naming import storage_naming, storage_uri
 from airflow_provider_asana.hooks.asana import AsanaHook
-from airflow_provider_asana.lineage import organization_naming, storage_naming, storage_uri
+from airflow_provider_asana.lineage import organization_naming
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
 from airflow_provider_asana.transfers.organization_export_to_delta_tables import (
     AsanaOrganizationExportToDeltaTablesOperator,

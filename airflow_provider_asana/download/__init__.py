@@ -18,8 +18,8 @@ URL, a label for messages, timeouts and the retry policy.
 
 from __future__ import annotations
 
-from airflow_provider_asana.download.destination import Destination
+from airflow_provider_asana.download.destination import Destination, report_lineage
 from airflow_provider_asana.download.engine import Downloaded, download_file
 from airflow_provider_asana.download.source import DownloadSource
 
-__all__ = ["Destination", "DownloadSource", "Downloaded", "download_file"]
+__all__ = ["Destination", "DownloadSource", "Downloaded", "download_file", "report_lineage"]

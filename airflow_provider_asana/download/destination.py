@@ -8,10 +8,12 @@ download starts; :meth:`Destination.writer` picks the atomic writer for its stor
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_asana.download.naming import azure_account_of, storage_uri
 from airflow_provider_asana.download.writers import exists_error, is_local, make_writer
 from airflow_provider_asana.exceptions import AsanaDownloadError
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_asana.download.writers import AtomicWriter
+
+log = logging.getLogger(__name__)
 
 _FIX = (
     "Pass an absolute path or a URI, such as /data/asana/export.json.gz, file:///data/asana/export.json.gz "
@@ -121,3 +125,20 @@ class Destination:
                 f"destination {text!r} ends in '/': it names a folder, not the file to write. Name the file, "
                 f"e.g. {text}{self.example_name}."
             )
+
+
+def report_lineage(context: Any, uri: str) -> None:
+    """
+    Report the file written at ``uri`` to Airflow's hook lineage, as an output of ``context`` (a hook).
+
+    Named as OpenLineage names its store, without the connection id (``s3://bucket/key``, not
+    ``s3://aws_default@bucket/key``: :mod:`~airflow_provider_asana.download.naming`). Lineage is a
+    by-product: a failure to report it is logged at debug level, never raised.
+    """
+    try:
+        from airflow.sdk.lineage import get_hook_lineage_collector
+
+        named = storage_uri(uri, azure_account=azure_account_of(uri))
+        get_hook_lineage_collector().add_output_asset(context=context, uri=named)
+    except Exception:
+        log.debug("Could not report lineage for %s.", uri, exc_info=True)

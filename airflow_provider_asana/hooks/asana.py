@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 
 from airflow_provider_asana.connection import ConnectionSettings, token_forms
-from airflow_provider_asana.download import Destination, DownloadSource, download_file
+from airflow_provider_asana.download import Destination, DownloadSource, download_file, report_lineage
 from airflow_provider_asana.download.secrets import mask_url, travels_encrypted
 from airflow_provider_asana.exceptions import (
     AsanaAPIError,
@@ -27,7 +27,6 @@ from airflow_provider_asana.hooks._api import (
     export_params,
 )
 from airflow_provider_asana.hooks._http import asend, new_async_client, new_session, send, shared_tls_context
-from airflow_provider_asana.lineage import report_hook_lineage
 from airflow_provider_asana.retry import RetryPolicy
 from airflow_provider_asana.states import OrganizationExportState, describe_failed_export
 
@@ -331,7 +330,7 @@ class AsanaHook(BaseHook):
         export_gid = validate_gid(export_gid, "export_gid")
         target = Destination(destination, overwrite=overwrite, example_name=EXPORT_FILE_NAME)
         landed = download_file(self.organization_export_source(export_gid), target, verify_gzip=verify_gzip)
-        report_hook_lineage(self, target)
+        report_lineage(self, landed.uri)
         return {**landed.as_dict(), "export_gid": export_gid}
 
     def test_connection(self) -> tuple[bool, str]:

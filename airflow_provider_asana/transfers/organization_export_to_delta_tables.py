@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
+from airflow_provider_asana.download.naming import azure_account_of
 from airflow_provider_asana.gids import validate_gid
 from airflow_provider_asana.lineage import (
-    azure_account_of,
     openlineage_installed,
     operator_lineage,
     source_dataset,

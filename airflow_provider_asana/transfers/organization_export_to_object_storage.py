@@ -8,16 +8,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
-from airflow_provider_asana.download import Destination, download_file
+from airflow_provider_asana.download import Destination, download_file, report_lineage
+from airflow_provider_asana.download.naming import azure_account_of
 from airflow_provider_asana.gids import validate_gid
 from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
-from airflow_provider_asana.lineage import (
-    azure_account_of,
-    file_dataset,
-    operator_lineage,
-    organization_dataset,
-    report_hook_lineage,
-)
+from airflow_provider_asana.lineage import file_dataset, operator_lineage, organization_dataset
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -103,7 +98,7 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         export = hook.get_organization_export(export_gid, opt_fields=EXPORT_IDENTITY_FIELDS)
         source = hook.organization_export_source(export_gid)
         landed = download_file(source, destination, verify_gzip=verify_gzip)
-        report_hook_lineage(hook, destination)
+        report_lineage(hook, landed.uri)
         result = {
             **landed.as_dict(),
             "export_gid": export_gid,
