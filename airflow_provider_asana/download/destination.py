@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_asana.download.naming import azure_account_of, storage_uri
 from airflow_provider_asana.download.writers import exists_error, is_local, make_writer
 from airflow_provider_asana.exceptions import AsanaDownloadError
 
@@ -130,11 +131,14 @@ def report_lineage(context: Any, uri: str) -> None:
     """
     Report the file written at ``uri`` to Airflow's hook lineage, as an output of ``context`` (a hook).
 
-    Lineage is a by-product: a failure to report it is logged at debug level, never raised.
+    Named as OpenLineage names its store, without the connection id (``s3://bucket/key``, not
+    ``s3://aws_default@bucket/key``: :mod:`~airflow_provider_asana.download.naming`). Lineage is a
+    by-product: a failure to report it is logged at debug level, never raised.
     """
     try:
         from airflow.sdk.lineage import get_hook_lineage_collector
 
-        get_hook_lineage_collector().add_output_asset(context=context, uri=uri)
+        named = storage_uri(uri, azure_account=azure_account_of(uri))
+        get_hook_lineage_collector().add_output_asset(context=context, uri=named)
     except Exception:
         log.debug("Could not report lineage for %s.", uri, exc_info=True)

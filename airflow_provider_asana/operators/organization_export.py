@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 
 from airflow_provider_asana.export_watch import DEFAULT_POLL_INTERVAL, ORGANIZATION_EXPORT
 from airflow_provider_asana.hooks.asana import AsanaHook
+from airflow_provider_asana.lineage import operator_lineage, organization_dataset
 from airflow_provider_asana.operators.base import BaseAsanaCreateExportOperator
 from airflow_provider_asana.triggers.organization_export import AsanaOrganizationExportTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class AsanaCreateOrganizationExportOperator(BaseAsanaCreateExportOperator):
@@ -52,6 +56,10 @@ class AsanaCreateOrganizationExportOperator(BaseAsanaCreateExportOperator):
     The machinery (submit, marker, re-attach, wait) is
     :class:`~airflow_provider_asana.operators.base.BaseAsanaCreateExportOperator`'s, shared with the
     resource and graph export operators.
+
+    OpenLineage (with the OpenLineage provider installed): the organization is the input
+    (``asana://app.asana.com`` + ``organization/<gid>``, docs/lineage.md); the export stays in Asana, so
+    there is no output: the transfer reports the file it lands.
 
     :param organization_gid: The organization to export (templated); defaults to the connection's
         ``workspace`` extra.
@@ -111,3 +119,8 @@ class AsanaCreateOrganizationExportOperator(BaseAsanaCreateExportOperator):
             organization.get("name"),
             created.get("state"),
         )
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """Report the organization exported; known before the run, from the arguments and the connection."""
+        organization_gid = self.hook.resolve_organization_gid(self.organization_gid or None)
+        return operator_lineage([organization_dataset(self.hook.settings.base_url, organization_gid)], [])

@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.definitions.asset import AssetRef
 
+from airflow_provider_asana.download.naming import azure_account_of
 from airflow_provider_asana.gids import validate_gid
+from airflow_provider_asana.lineage import (
+    openlineage_installed,
+    operator_lineage,
+    source_dataset,
+    table_dataset,
+)
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
 #: What a per-table event's extra holds of the load's per-table result (not its timings).
@@ -49,6 +57,9 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
     ``outlets`` stands for the whole load: its event's extra is ``{"export_gid", "export_created_at",
     "source_sha256", "lines", "rejected", "tables_root", "tables"}``, ``tables`` holding the same counts per
     table. Read a table as of the export with ``DeltaTable(uri, version=extra["version"])``.
+
+    OpenLineage (with the OpenLineage provider installed): the landed file is the input, each table an
+    output with its schema, Delta version and row count (docs/lineage.md).
 
     Two loads must not run on one ``tables_root`` at a time: give the Dag ``max_active_runs=1`` or the task
     a pool with one slot. Needs the ``tables`` extra (``deltalake``, ``pyarrow``, ``duckdb``).
@@ -105,6 +116,8 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
         self.on_bad_line = on_bad_line
         self.retention_hours = retention_hours
         self.temp_dir = temp_dir
+        #: What execute() loaded, for OpenLineage (:meth:`_lineage_facts`); None when it is not installed.
+        self._lineage: dict[str, Any] | None = None
 
     #: Where the tables are, under ``tables_root`` (the Asset events name ``<tables_root>/<prefix><table>``).
     table_prefix = ""
@@ -139,7 +152,58 @@ class AsanaOrganizationExportToDeltaTablesOperator(BaseOperator):
                 result["export_gid"],
             )
         self._emit_events(context, result, tables_root)
+        if openlineage_installed():
+            # Gathered now rather than when OpenLineage asks: its listener asks from a forked process, where
+            # delta-rs (whose runtime was started here) panics.
+            self._lineage = self._lineage_facts(source, tables_root, result)
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Report the file read and every table loaded (nothing when the task loaded nothing)."""
+        if self._lineage is None:
+            return operator_lineage([], [])
+        facts = self._lineage
+        outputs = [
+            table_dataset(
+                facts["tables"][name],
+                rows=counts["rows"],
+                version=counts["version"],
+                schema_json=facts["schemas"].get(name),
+                azure_account=facts["tables_account"],
+            )
+            for name, counts in facts["result"]["tables"].items()
+        ]
+        read = source_dataset(facts["source"], azure_account=facts["source_account"])
+        return operator_lineage([read], outputs)
+
+    def _lineage_facts(self, source: Any, tables_root: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """Return what OpenLineage reports of a load: where each table is, its schema, the stores' accounts."""
+        from deltalake import DeltaTable
+
+        from airflow_provider_asana.tables.storage import resolve_tables_root, table_location
+
+        schemas = {}
+        root = resolve_tables_root(tables_root)
+        for name, counts in result["tables"].items():
+            try:
+                table = DeltaTable(
+                    root.table_uri(self.table_prefix + name),
+                    version=counts["version"],
+                    storage_options=root.storage_options,
+                )
+                schemas[name] = table.schema().to_json()
+            except Exception:
+                self.log.warning("Could not read table %s's schema for OpenLineage.", name, exc_info=True)
+        return {
+            "result": result,
+            "source": str(source),
+            "source_account": azure_account_of(source),
+            "tables": {
+                name: table_location(tables_root, self.table_prefix + name) for name in result["tables"]
+            },
+            "tables_account": azure_account_of(tables_root),
+            "schemas": schemas,
+        }
 
     def _emit_events(self, context: Context, result: dict[str, Any], tables_root: Any) -> None:
         from airflow_provider_asana.tables.storage import table_location

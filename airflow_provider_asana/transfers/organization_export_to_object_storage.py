@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_asana.download import Destination, download_file, report_lineage
+from airflow_provider_asana.download.naming import azure_account_of
 from airflow_provider_asana.gids import validate_gid
 from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
+from airflow_provider_asana.lineage import file_dataset, operator_lineage, organization_dataset
 from airflow_provider_asana.transfers.landing import announce, as_bool
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
 #: The export's fields the result carries besides its gid.
@@ -33,6 +36,9 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     (``Asset.ref(name=...)``, ``Asset.ref(uri=...)``), gets an event whose extra is the task's result
     (``uri`` tells an Asset-scheduled DAG where to read, ``created_at`` and ``organization_gid`` what it is:
     ``AsanaOrganizationExportToDeltaTablesOperator`` takes them).
+
+    OpenLineage (with the OpenLineage provider installed): the organization is the input, the landed file
+    the output, named without the connection id and with its size and SHA-256 (docs/lineage.md).
 
     :param export_gid: The export's gid (templated), e.g. the XCom of
         :class:`~airflow_provider_asana.operators.organization_export.AsanaCreateOrganizationExportOperator`;
@@ -78,6 +84,8 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         self.asana_conn_id = asana_conn_id
         self.overwrite = overwrite
         self.verify_gzip = verify_gzip
+        #: What execute() read and landed, for OpenLineage: (API base URL, result, Azure account).
+        self._lineage: tuple[str, dict[str, Any], str | None] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         overwrite = as_bool(self.overwrite, "overwrite")
@@ -98,4 +106,18 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
             "organization_gid": (export.get("organization") or {}).get("gid"),
         }
         announce(context, self.outlets, result)
+        self._lineage = (hook.settings.base_url, result, azure_account_of(destination.path))
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Report the organization read and the file landed (nothing when the task did not land it)."""
+        if self._lineage is None:
+            return operator_lineage([], [])
+        base_url, result, azure_account = self._lineage
+        inputs = []
+        if result["organization_gid"]:
+            inputs.append(organization_dataset(base_url, result["organization_gid"]))
+        landed = file_dataset(
+            result["uri"], size=result["bytes"], sha256=result["sha256"], azure_account=azure_account
+        )
+        return operator_lineage(inputs, [landed])
