@@ -31,9 +31,13 @@ from airflow_provider_asana.transfers.organization_export_to_delta_tables import
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
+from airflow_provider_asana.transfers.resource_export_to_delta_tables import (
+    AsanaResourceExportToDeltaTablesOperator,
+)
 
 from tests.download.support import connect, finished_export, moto_server, s3_bucket
 from tests.tables.helpers import write_lines
+from tests.tables.resource_lines import line, message, task
 
 LINES = [
     '{"__object_id": 1, "__type": "Team", "name": "Platform"}',
@@ -295,11 +299,6 @@ def test_the_provider_imports_and_runs_without_openlineage(export, tmp_path):
 
 
 def test_resource_tables_operator_reports_its_tables_under_resources(tmp_path):
-    from airflow_provider_asana.transfers.resource_export_to_delta_tables import (
-        AsanaResourceExportToDeltaTablesOperator,
-    )
-    from tests.tables.resource_lines import line, message, task
-
     source = write_lines(tmp_path / "resources.json.gz", [line(task(1)), line(task(2)), line(message(1))])
     lake = tmp_path / "lake"
     op = AsanaResourceExportToDeltaTablesOperator(
