@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints-3.11.txt
 STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test demo bench docs system-test clean
+.PHONY: install test demo bench docs system-test clean azurite
 
 install: $(STAMP)
 
@@ -15,18 +15,33 @@ $(STAMP): $(CONSTRAINTS) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24" --constraint $(CONSTRAINTS)
-	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3]"
+	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install
+test: install azurite
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
 	$(PY) -m demo
 
-bench: install
+bench: install azurite
 	$(PY) -m benchmarks
+
+# Azurite, the Azure Storage emulator of the Azure tests and the stores benchmark, from npm: the version is
+# pinned by tools/azurite/package-lock.json (3.35.0, the newest that runs on Node 20) and installed into
+# tools/azurite/node_modules (git-ignored) when missing. Node.js and npm come from Debian when missing.
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+
+azurite: $(AZURITE)
+
+$(AZURITE): tools/azurite/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "azurite: apt-get install nodejs npm"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null || exit 1; }
+	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Refresh the code blocks docs/*.md include from example_dags/ (scripts/markdown_docs.py; standard library only).
 docs:
@@ -51,7 +66,7 @@ system-test: install
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq$$missing >/dev/null || exit 1; \
 	fi
 	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg, playwright" 2>/dev/null || \
-		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,system-test]"
+		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure,system-test]"
 	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) tests/deployment $(PYTEST_ARGS) || \
 		{ status=$$?; [ $$status -ne 5 ] || echo "system-test: no deployment test was selected"; exit $$status; }
 
@@ -81,6 +96,6 @@ dist-check: $(LINT_STAMP)
 	$(PY) scripts/check_dist.py --install --constraints $(CONSTRAINTS)
 
 $(LINT_STAMP): $(STAMP)
-	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,lint]"
+	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure,lint]"
 	rm -f $(VENV)/.lint-installed-*
 	touch $@
