@@ -1,7 +1,8 @@
 """
-Object-store emulators on loopback, each in a process of its own: the GCS emulator and Azurite.
+Object-store emulators on loopback, each in a process of its own: the GCS emulator, Azurite, and moto's S3.
 
-Used by the store tests (``tests/download/test_gcs.py``, ``test_azure.py``) and by ``benchmarks/stores.py``.
+Used by the store tests (``tests/download/test_gcs.py``, ``test_azure.py``) and by ``benchmarks/stores.py``
+(the S3 tests run moto in-process: ``tests/download/support.py``).
 An emulator that cannot start raises :class:`EmulatorUnavailable`, whose message says why and how to
 install what is missing; the tests turn it into a failure, never a skip.
 """
@@ -75,6 +76,15 @@ def _process(name: str, command: list[str], port: int, fix: str, **popen: object
                 process.kill()
                 process.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[str]:
+    """moto's server (``python -m moto.server``); yields its endpoint URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _process("moto's server", command, port, "It is in the test extra (moto[server]): make install."):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextlib.contextmanager
