@@ -279,7 +279,13 @@ class DeferredCommitWriter:
         f.discard()  # s3fs: abort the multipart upload; gcsfs: cancel the resumable upload session
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except Exception as e:
+            # GCS checks ifGenerationMatch=0 when the session opens too (at the first full chunk).
+            if self.mode == "xb" and _refused_as_existing(e):
+                raise exists_error(self.uri) from None
+            raise
 
     def restart(self) -> None:
         self._drop()

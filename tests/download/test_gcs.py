@@ -159,6 +159,20 @@ def test_gcs_second_writer_cannot_replace_what_the_first_committed(bucket, endpo
     assert bucket.upload_sessions() == []  # the refused session was cancelled
 
 
+def test_gcs_object_that_appears_before_the_session_opens_is_refused_as_existing(bucket):
+    """GCS checks ifGenerationMatch=0 when the session opens (the first full chunk) as well as at the end."""
+    path = ObjectStoragePath(destination(bucket))
+    writer = make_writer(path.fs, path.path, str(path), overwrite=False)
+    writer.open()
+    bucket.put(KEY, b"another writer's export")
+
+    with pytest.raises(AsanaDownloadError, match=f"destination {path} already exists: pass overwrite=True"):
+        writer.write(b"2" * (20 * MIB))
+    writer.abort()
+
+    assert bucket.read(KEY) == b"another writer's export"
+
+
 def test_gcs_overwrite_true_replaces_without_a_condition(bucket):
     bucket.put(KEY, b"the previous export")
     path = ObjectStoragePath(destination(bucket))
