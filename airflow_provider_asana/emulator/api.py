@@ -110,7 +110,7 @@ class ApiHandler(BaseHandler):
             raise ApiError(404, f"Unknown object: {gid}")
         if faults.non_enterprise or not (organization.is_organization and organization.enterprise):
             raise ApiError(402, ENTERPRISE_ONLY)
-        export = self.app.store.create(organization, self.app.export_size)
+        export = self.app.create_export(organization)
         self._json(201, {"data": self._export_resource(export)})
 
     def _get_export(self, gid: str) -> None:

@@ -8,17 +8,26 @@ on two HTTP servers.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_asana.emulator.cache import Artifact, ExportCache
-from airflow_provider_asana.emulator.directory import BUSINESS_ORG, ENTERPRISE_ORG, PERSONAL_WORKSPACE
+from airflow_provider_asana.emulator.directory import (
+    BUSINESS_ORG,
+    ENTERPRISE_ORG,
+    PERSONAL_WORKSPACE,
+    Workspace,
+)
 from airflow_provider_asana.emulator.exportfile import MIN_SIZE
 from airflow_provider_asana.emulator.faults import Faults
 from airflow_provider_asana.emulator.formats import iso8601_ms
+from airflow_provider_asana.emulator.lifecycle import ChangeRates
 from airflow_provider_asana.emulator.presign import UrlSigner
 from airflow_provider_asana.emulator.records import RequestLog, RequestRecord
 from airflow_provider_asana.emulator.state import Export, ExportStore
@@ -32,7 +41,8 @@ class EmulatorApp:
     The emulated Asana account and its organization exports, with injectable faults.
 
     :param token: The only bearer token accepted.
-    :param export_size: Bytes of the gzip export file (exact to a few bytes, at least 1 KiB).
+    :param export_size: Bytes of the gzip export file (exact, at least 1 KiB): of export 0 of each
+        organization's sequence.
     :param polls_to_finish: An export is ``finished`` on this GET of it (``started`` on the earlier ones,
         ``pending`` when created). None: polls do not finish it.
     :param seconds_to_finish: Alternatively, ``finished`` this long after creation (``pending`` for the
@@ -42,6 +52,10 @@ class EmulatorApp:
     :param cache_dir: Where generated export files are kept; see :func:`.cache.default_cache_dir`.
     :param faults: The fault switches (used live, not copied); all off if None.
     :param seed: Seed of the export file's content.
+    :param change_rates: What changes between two exports of an organization (defaults if None). Each
+        export created for an organization serves the next export of its sequence: export 0 is
+        ``export_size`` bytes, export ``k`` is export ``k - 1`` plus seeded inserts, updates, trashings
+        and deletions, listed exactly by :meth:`export_changes`.
     """
 
     def __init__(
@@ -55,6 +69,7 @@ class EmulatorApp:
         faults: Faults | None = None,
         *,
         seed: int = 0,
+        change_rates: ChangeRates | None = None,
     ) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
@@ -64,6 +79,7 @@ class EmulatorApp:
         self.token = token
         self.url_ttl = float(url_ttl)
         self.seed = seed
+        self.change_rates = change_rates or ChangeRates()
         self.organization_gid = ENTERPRISE_ORG.gid
         self.non_enterprise_organization_gid = BUSINESS_ORG.gid
         self.workspace_gid = PERSONAL_WORKSPACE.gid
@@ -137,6 +153,7 @@ class EmulatorApp:
             "non_enterprise_organization_gid": self.non_enterprise_organization_gid,
             "workspace_gid": self.workspace_gid,
             "export_size": self._export_size,
+            "change_rates": dataclasses.asdict(self.change_rates),
             "connection": self.connection,
             "connection_uri": self.connection_uri,
         }
@@ -198,11 +215,47 @@ class EmulatorApp:
         """Mint a presigned URL for export ``gid`` (already expired if the ``expire_urls`` fault says so)."""
         return self.signer.mint(gid, self.url_ttl, expired=self._faults.take("expire_urls"))
 
+    def create_export(self, organization: Workspace) -> Export:
+        """
+        Start the next export of ``organization``.
+
+        A later export of its sequence is generated in the background meanwhile, so that its first download
+        does not wait for the whole file.
+        """
+        export = self.store.create(organization, self._export_size)
+        if export.sequence:
+            name = f"asana-emulator-prepare-{export.gid}"
+            threading.Thread(target=self._prepare, args=(export,), name=name, daemon=True).start()
+        return export
+
+    def _prepare(self, export: Export) -> None:
+        # A failure shows again, with its cause, when the file is asked for.
+        with contextlib.suppress(Exception):
+            self.cache.export(export.size, self.seed, export=export.sequence, rates=self.change_rates)
+
     def artifact(self, export: Export) -> Artifact:
-        """Return the file served for ``export`` right now (the truncated copy under ``truncate_gzip``)."""
+        """
+        Return the file served for ``export`` right now.
+
+        That is its place in its organization's sequence, as a truncated copy under ``truncate_gzip``, with
+        lines that are not records under ``bad_lines``.
+        """
+        size, seed, sequence, rates = export.size, self.seed, export.sequence, self.change_rates
         if self._faults.truncate_gzip:
-            return self.cache.truncated(export.size, self.seed)
-        return self.cache.export(export.size, self.seed)
+            return self.cache.truncated(size, seed, export=sequence, rates=rates)
+        return self.cache.export(size, seed, export=sequence, rates=rates, bad_lines=self._faults.bad_lines)
+
+    def export_changes(self, gid: str) -> Path:
+        """
+        Return the ground truth of export ``gid``, a JSON Lines file.
+
+        It lists the objects the export inserts, updates and deletes against the export of the same
+        organization before it (every object is an insert in the first), in ``__object_id`` order; see
+        :mod:`.changes` for the format.
+        """
+        export = self._export(gid)
+        changes = self.cache.changes(export.size, self.seed, export=export.sequence, rates=self.change_rates)
+        return changes.path
 
     def _export(self, gid: str) -> Export:
         export = self.store.get(gid)
@@ -224,7 +277,7 @@ class EmulatorApp:
 
     @property
     def exports(self) -> dict[str, dict[str, Any]]:
-        """Every export: gid -> state, organization, created_at, polls, size, sha256, etag."""
+        """Every export: gid -> state, organization, created_at, polls, sequence, size, sha256, etag."""
         result = {}
         for export in self.store.all():
             artifact = self.artifact(export)
@@ -233,6 +286,7 @@ class EmulatorApp:
                 "organization": export.organization.gid,
                 "created_at": iso8601_ms(export.created),
                 "polls": export.polls,
+                "sequence": export.sequence,
                 "size": artifact.size,
                 "sha256": artifact.sha256,
                 "etag": artifact.etag,

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from airflow_provider_asana.emulator.changes import write_changes
 from airflow_provider_asana.emulator.exportfile import MEMBER_SIZE, ExportInfo, write_export, write_truncated
+from airflow_provider_asana.emulator.lifecycle import ChangeRates
 
 try:
     import fcntl
@@ -22,7 +24,7 @@ except ImportError:  # pragma: no cover - Windows
 
 CACHE_ENV = "ASANA_EMULATOR_CACHE"
 #: Bump when the generator's output changes, so stale cached files are regenerated.
-FORMAT = 1
+FORMAT = 2
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -37,9 +39,12 @@ class Artifact:
     :param size: Its size in bytes.
     :param etag: MD5 hex digest, computed once at generation.
     :param sha256: SHA-256 hex digest.
-    :param counts: Records per ``__type`` (empty for a truncated copy).
+    :param counts: Records per ``__type`` (empty for a truncated copy); for a change set, rows per change.
     :param members: Offsets of its gzip members.
     :param created: When it was generated (epoch seconds).
+    :param plan: Objects per member in export 0 of its sequence (see :attr:`.exportfile.ExportInfo.plan`).
+    :param bad_lines: Lines that are not records.
+    :param raw_size: Bytes once decompressed (0 for a truncated copy or a change set).
     """
 
     path: Path
@@ -49,6 +54,9 @@ class Artifact:
     counts: dict[str, int]
     members: tuple[int, ...]
     created: float
+    plan: tuple[int, ...] = ()
+    bad_lines: int = 0
+    raw_size: int = 0
 
 
 def default_cache_dir() -> Path:
@@ -65,7 +73,9 @@ class ExportCache:
     Generates export files on first use and reuses them afterwards.
 
     Files are written to a temporary name and renamed into place, under an in-process lock and (where
-    ``fcntl`` exists) a file lock, so concurrent emulators neither corrupt nor duplicate work.
+    ``fcntl`` exists) a file lock, so concurrent emulators neither corrupt nor duplicate work. Exports after
+    the first of a sequence, and change sets, are built from export 0's plan, so export 0 is generated
+    (once) first.
 
     :param directory: Where files live; :func:`default_cache_dir` if None.
     :param member_size: Compressed bytes per gzip member.
@@ -77,19 +87,57 @@ class ExportCache:
         self._known: dict[Path, Artifact] = {}
         self._known_guard = threading.Lock()
 
-    def export(self, size: int, seed: int = 0) -> Artifact:
-        """The export file of ``size`` bytes for ``seed``, generated if not cached yet."""
-        path = self.directory / f"export-{size}-{seed}{self._suffix()}.json.gz"
-        return self._get(path, lambda out: write_export(out, size, seed, member_size=self.member_size))
+    def export(
+        self,
+        size: int,
+        seed: int = 0,
+        *,
+        export: int = 0,
+        rates: ChangeRates | None = None,
+        bad_lines: bool = False,
+    ) -> Artifact:
+        """
+        Return export ``export`` of the sequence of ``seed`` whose export 0 is ``size`` bytes.
 
-    def truncated(self, size: int, seed: int = 0) -> Artifact:
-        """A copy of :meth:`export` cut at about 60%, so that decoding it fails."""
-        full = self.export(size, seed)
-        path = self.directory / f"export-{size}-{seed}{self._suffix()}.truncated.json.gz"
+        It is generated if not cached; later exports are built from export 0's plan.
+
+        :param rates: The change rates between exports (the defaults if None).
+        :param bad_lines: The copy with lines that are not records (a fault).
+        """
+        rates = rates or ChangeRates()
+        name = f"export-{size}-{seed}{self._suffix(export, rates)}{'-bad' if bad_lines else ''}.json.gz"
+        plan = None if export == 0 and not bad_lines else list(self.export(size, seed).plan)
+        return self._get(
+            self.directory / name,
+            lambda out: write_export(
+                out, size, seed, export=export, member_size=self.member_size, rates=rates, plan=plan,
+                bad_lines=bad_lines,
+            ),
+        )  # fmt: skip
+
+    def changes(self, size: int, seed: int = 0, *, export: int, rates: ChangeRates | None = None) -> Artifact:
+        """
+        Return the change set of :meth:`export` ``export``, generated if not cached.
+
+        The file is JSON Lines (see :mod:`.changes`); the artifact's ``counts`` are rows per change.
+        """
+        rates = rates or ChangeRates()
+        plan = list(self.export(size, seed).plan)
+        path = self.directory / f"changes-{size}-{seed}{self._suffix(export, rates)}.jsonl"
+        return self._get(path, lambda out: write_changes(out, seed, plan, export, rates=rates))
+
+    def truncated(
+        self, size: int, seed: int = 0, *, export: int = 0, rates: ChangeRates | None = None
+    ) -> Artifact:
+        """Return a copy of :meth:`export` cut at about 60%, so that decoding it fails."""
+        rates = rates or ChangeRates()
+        full = self.export(size, seed, export=export, rates=rates)
+        path = self.directory / f"export-{size}-{seed}{self._suffix(export, rates)}.truncated.json.gz"
         return self._get(path, lambda out: write_truncated(full.path, out, list(full.members)))
 
-    def _suffix(self) -> str:
-        return "" if self.member_size == MEMBER_SIZE else f"-m{self.member_size}"
+    def _suffix(self, export: int, rates: ChangeRates) -> str:
+        member = "" if self.member_size == MEMBER_SIZE else f"-m{self.member_size}"
+        return member + (f"{rates.label()}-e{export}" if export else "")
 
     def _get(self, path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
         with self._known_guard:
@@ -119,7 +167,8 @@ def _load(path: Path) -> Artifact | None:
         return None
     return Artifact(
         path, size, meta["etag"], meta["sha256"], meta.get("counts", {}), tuple(meta.get("members", ())),
-        meta.get("created", 0.0),
+        meta.get("created", 0.0), tuple(meta.get("plan", ())), meta.get("bad_lines", 0),
+        meta.get("raw_size", 0),
     )  # fmt: skip
 
 
@@ -134,7 +183,8 @@ def _generate(path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
         meta = {
             "format": FORMAT, "size": info.size, "etag": info.etag, "sha256": info.sha256,
             "counts": info.counts, "members": info.members, "created": started,
-            "generation_seconds": round(time.time() - started, 3),
+            "generation_seconds": round(time.time() - started, 3), "plan": info.plan,
+            "bad_lines": info.bad_lines, "raw_size": info.raw_size,
         }  # fmt: skip
         os.replace(temp, path)
     except BaseException:
@@ -142,7 +192,10 @@ def _generate(path: Path, write: Callable[[BinaryIO], ExportInfo]) -> Artifact:
             os.unlink(temp)
         raise
     _write_atomically(_sidecar(path), json.dumps(meta).encode())
-    return Artifact(path, info.size, info.etag, info.sha256, info.counts, tuple(info.members), started)
+    return Artifact(
+        path, info.size, info.etag, info.sha256, info.counts, tuple(info.members), started, tuple(info.plan),
+        info.bad_lines, info.raw_size,
+    )  # fmt: skip
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any
 from airflow_provider_asana.emulator.app import DEFAULT_TOKEN
 from airflow_provider_asana.emulator.emulator import AsanaEmulator
 from airflow_provider_asana.emulator.faults import Faults
+from airflow_provider_asana.emulator.lifecycle import ChangeRates
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
@@ -60,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="export file size, e.g. 10MiB, 1GiB (default: 1MiB)",
     )
     add("--seed", type=int, default=0, help="seed of the export's content (default: %(default)s)")
+    add(
+        "--change-rates",
+        type=_change_rates,
+        default=ChangeRates(),
+        metavar="NAME=RATE,...",
+        help="what changes between two exports of an organization, as fractions of its objects "
+        f"(default: {_rates_word(ChangeRates())})",
+    )
     add(
         "--polls-to-finish",
         type=_optional_int,
@@ -106,6 +116,17 @@ def add_fault_flags(parser: argparse.ArgumentParser) -> None:
         )  # fmt: skip
 
 
+def _change_rates(text: str) -> ChangeRates:
+    try:
+        return ChangeRates.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _rates_word(rates: ChangeRates) -> str:
+    return ",".join(f"{name}={value:g}" for name, value in dataclasses.asdict(rates).items())
+
+
 def faults_from(args: argparse.Namespace) -> Faults:
     """Return the :class:`Faults` the command line asks for."""
     return Faults(**{name: getattr(args, name) for name in Faults.names()})
@@ -128,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             download_port=args.download_port,
             faults=faults_from(args),
             seed=args.seed,
+            change_rates=args.change_rates,
             verbose=args.verbose,
         )
     except ValueError as error:
@@ -172,6 +194,7 @@ def _announce(emulator: AsanaEmulator, ready_file: Path | None) -> None:
         f"asana-emulator: organization  {emulator.organization_gid} (Enterprise)\n"
         f"asana-emulator: organization  {emulator.non_enterprise_organization_gid} (not Enterprise: exports 402)\n"
         f"asana-emulator: control       {control}/_emulator/{{info,requests,faults,exports,stats}}\n"
+        f"asana-emulator: ground truth  {control}/_emulator/exports/<gid>/changes\n"
         f"AIRFLOW_CONN_ASANA_DEFAULT={shlex.quote(emulator.connection_json)}",
         flush=True,
     )

@@ -6,7 +6,9 @@ These requests need no token and stay out of the request log:
 - ``GET /_emulator/info``: URLs, token, organization gids, export size.
 - ``GET /_emulator/requests``, ``DELETE /_emulator/requests``: the request log.
 - ``GET /_emulator/faults``, ``PUT /_emulator/faults`` (a JSON object of fields), ``DELETE /_emulator/faults``.
-- ``GET /_emulator/exports``: gid -> state, organization, size, sha256, etag, polls.
+- ``GET /_emulator/exports``: gid -> state, organization, sequence, size, sha256, etag, polls.
+- ``GET /_emulator/exports/<gid>/changes``: the ground truth of export ``gid`` against the organization's
+  export before it, as JSON Lines (``application/x-ndjson``; the format is :mod:`.changes`').
 - ``GET /_emulator/stats``: peak in-flight API requests per token label, counts by host and method.
 - ``PUT /_emulator/export_size`` (``{"export_size": n}``): the size of exports created afterwards.
 """
@@ -14,6 +16,7 @@ These requests need no token and stay out of the request log:
 from __future__ import annotations
 
 import json
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_asana.emulator.formats import dumps
@@ -47,6 +50,8 @@ def handle(handler: BaseHandler) -> None:
             _answer(handler, 200, app.faults.as_dict())
         elif (name, method) == ("exports", "GET"):
             _answer(handler, 200, app.exports)
+        elif name.startswith("exports/") and name.endswith("/changes") and method in ("GET", "HEAD"):
+            _send_changes(handler, name[len("exports/") : -len("/changes")])
         elif (name, method) == ("stats", "GET"):
             _answer(handler, 200, app.stats())
         elif name == "export_size" and method in ("PUT", "POST"):
@@ -56,6 +61,18 @@ def handle(handler: BaseHandler) -> None:
             _answer(handler, 404, {"error": f"no control endpoint {method} {handler.url_path}"})
     except (ValueError, TypeError) as error:
         _answer(handler, 400, {"error": str(error)})
+
+
+def _send_changes(handler: BaseHandler, gid: str) -> None:
+    try:
+        path = handler.app.export_changes(gid)
+    except KeyError:
+        _answer(handler, 404, {"error": f"no organization export {gid!r}"})
+        return
+    with path.open("rb") as source:
+        handler.send_head(200, "application/x-ndjson", path.stat().st_size)
+        if handler.command != "HEAD":
+            shutil.copyfileobj(source, handler.wfile, 1 << 20)
 
 
 def _object(body: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from airflow_provider_asana.emulator.server import EmulatorHTTPServer
 
 if TYPE_CHECKING:
     from airflow_provider_asana.emulator.faults import Faults
+    from airflow_provider_asana.emulator.lifecycle import ChangeRates
 
 
 class AsanaEmulator(EmulatorApp):
@@ -30,8 +31,8 @@ class AsanaEmulator(EmulatorApp):
     :param download_port: Download host port (0: any free port).
     :param verbose: Print an access log to stderr.
 
-    The other parameters (token, export size, how exports finish, URL lifetime, cache, faults, seed) are
-    :class:`.app.EmulatorApp`'s.
+    The other parameters (token, export size, how exports finish, URL lifetime, cache, faults, seed, change
+    rates) are :class:`.app.EmulatorApp`'s.
     """
 
     def __init__(
@@ -48,11 +49,13 @@ class AsanaEmulator(EmulatorApp):
         faults: Faults | None = None,
         *,
         seed: int = 0,
+        change_rates: ChangeRates | None = None,
         verbose: bool = False,
     ) -> None:
         super().__init__(
-            token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed
-        )
+            token, export_size, polls_to_finish, seconds_to_finish, url_ttl, cache_dir, faults, seed=seed,
+            change_rates=change_rates,
+        )  # fmt: skip
         self.host = host
         self.verbose = verbose
         self._ports = (port, download_port)

@@ -168,6 +168,7 @@ class Faults:
     )
     drop_stall: float = value(0.0, SECONDS, "seconds to stall after the partial body, before closing")
     truncate_gzip: bool = switch("serve a truncated copy of the export file, as if it were whole")
+    bad_lines: bool = switch("now and then write a line that is not a JSON object with a __type into exports")
     expire_urls: int = counter("the next N minted download URLs are already expired")
     ignore_range: bool = switch("the download host ignores Range and always sends the whole file")
     slow_download_bps: int | None = value(

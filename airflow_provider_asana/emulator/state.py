@@ -24,7 +24,9 @@ class Export:
     :param gid: Its gid.
     :param organization: The exported organization.
     :param created: Creation time (epoch seconds).
-    :param size: Bytes of the export file it will serve (the emulator's export size at creation).
+    :param size: The export size at creation: the size of export 0 of the sequence it belongs to.
+    :param sequence: Its place in that sequence: how many exports of the organization at this size were
+        created before it. Export ``k`` is export ``k - 1`` plus a day's changes (see :mod:`.changes`).
     :param state: ``pending``, ``started``, ``finished`` or ``error``.
     :param polls: How many GETs it has answered.
     :param finished_at: When it reached a terminal state.
@@ -34,6 +36,7 @@ class Export:
     organization: Workspace
     created: float
     size: int
+    sequence: int = 0
     state: str = "pending"
     polls: int = 0
     finished_at: float | None = None
@@ -75,9 +78,11 @@ class ExportStore:
         self._gids = itertools.count(FIRST_EXPORT_GID)
 
     def create(self, organization: Workspace, size: int) -> Export:
-        """Start a new export of ``organization`` that will serve a file of ``size`` bytes."""
+        """Start the next export of ``organization`` in the sequence whose export 0 is ``size`` bytes."""
         with self._lock:
-            export = Export(str(next(self._gids)), organization, self._clock(), size)
+            earlier = self._exports.values()
+            sequence = sum(1 for other in earlier if (other.organization, other.size) == (organization, size))
+            export = Export(str(next(self._gids)), organization, self._clock(), size, sequence)
             self._exports[export.gid] = export
             return export
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from airflow_provider_asana.emulator.cli import build_parser, faults_from, parse_size
+from airflow_provider_asana.emulator.lifecycle import ChangeRates
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def test_every_fault_flag_reaches_faults() -> None:
         "--rate-limit 2 --rate-limit-methods get --retry-after 3 --server-error 1 --server-error-status 503 "
         "--server-error-methods POST --html-error 4 --html-error-status 504 --latency 0.5 --forbidden "
         "--non-enterprise --export-state error --drop-download 1 --drop-after-bytes 10 --drop-stall 0.2 "
-        "--truncate-gzip --expire-urls 2 --ignore-range --slow-download-bps 1000 "
+        "--truncate-gzip --bad-lines --expire-urls 2 --ignore-range --slow-download-bps 1000 "
         "--omit-content-length".split()
     )
 
@@ -44,9 +45,19 @@ def test_every_fault_flag_reaches_faults() -> None:
         "server_error": 1, "server_error_status": 503, "server_error_methods": ["POST"],
         "html_error": 4, "html_error_status": 504, "latency": 0.5, "forbidden": True, "non_enterprise": True,
         "export_state": "error", "drop_download": 1, "drop_after_bytes": 10, "drop_stall": 0.2,
-        "truncate_gzip": True, "expire_urls": 2, "ignore_range": True, "slow_download_bps": 1000,
-        "omit_content_length": True,
+        "truncate_gzip": True, "bad_lines": True, "expire_urls": 2, "ignore_range": True,
+        "slow_download_bps": 1000, "omit_content_length": True,
     }  # fmt: skip
+
+
+def test_change_rates_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["--change-rates", "update=0.2,trash=0"]).change_rates == ChangeRates(
+        update=0.2, trash=0
+    )
+    assert build_parser().parse_args([]).change_rates == ChangeRates()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--change-rates", "updates=0.2"])
+    assert "unknown change rate 'updates'" in capsys.readouterr().err
 
 
 def test_defaults() -> None:

@@ -51,13 +51,15 @@ def test_download_headers_are_s3_like(api: Api) -> None:
     assert headers["Last-Modified"].endswith(" GMT")
 
 
-def test_etag_is_stable_across_urls_and_exports(api: Api) -> None:
-    _, first = api.finished_export()
-    _, second = api.finished_export()
+def test_etag_is_stable_across_urls_and_differs_between_exports_of_a_sequence(api: Api) -> None:
+    first_gid, first = api.finished_export()
+    again = api.get_export(first_gid).json()["data"]["download_url"]
+    second_gid, second = api.finished_export()
 
-    etags = {requests.head(url, timeout=10).headers["ETag"] for url in (first, second, first)}
+    etags = [requests.head(url, timeout=10).headers["ETag"] for url in (first, again, second, first)]
 
-    assert len(etags) == 1
+    assert etags[0] == etags[1] == etags[3] == f'"{api.emulator.export_etag(first_gid)}"'
+    assert etags[2] == f'"{api.emulator.export_etag(second_gid)}"' != etags[0]
 
 
 def test_head_sends_headers_without_a_body(api: Api) -> None:

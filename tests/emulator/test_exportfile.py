@@ -12,15 +12,18 @@ import threading
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_asana.emulator.cache import ExportCache, default_cache_dir
 from airflow_provider_asana.emulator.exportfile import write_export
+from airflow_provider_asana.emulator.member import MemberJob
 
+#: The record kinds of Asana's sample export besides its story types.
 EXPECTED_TYPES = {
-    "Domain", "User", "DomainUser", "Team", "TeamMembership", "ItemList", "ProjectMembership",
-    "Task", "Story", "Comment", "Asset", "Heart",
+    "Domain", "User", "DomainUser", "VerifiedEmail", "Team", "TeamMembership", "ItemList",
+    "ProjectMembership", "Task", "Comment", "Asset", "Heart",
 }  # fmt: skip
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
@@ -42,12 +45,21 @@ def test_same_size_and_seed_give_the_same_bytes() -> None:
 def test_size_is_close_to_the_request(size: int) -> None:
     data = _export(size)
 
-    assert abs(len(data) - size) <= max(16, size // 100)
+    assert len(data) == size
     assert gzip.decompress(data)
 
 
+def test_every_member_is_exactly_its_share() -> None:
+    out = io.BytesIO()
+
+    info = write_export(out, 1 << 20, 0, member_size=8 << 10, workers=1)
+
+    assert info.size == len(out.getvalue()) == 1 << 20
+    assert [b - a for a, b in zip(info.members, info.members[1:])] == [8 << 10] * 127
+
+
 def test_below_one_kib_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="an export must be at least 1024 bytes; got 1023"):
         _export(1023)
 
 
@@ -61,8 +73,11 @@ def test_every_line_is_an_export_record() -> None:
         assert STAMP.match(record["__creation_time"])
         assert "__trashed_at" not in record or STAMP.match(record["__trashed_at"])
     types = Counter(record["__type"] for record in records)
-    assert set(types) == EXPECTED_TYPES
-    assert [kind for kind, _ in types.most_common(2)] in (["Task", "Story"], ["Story", "Task"])
+    stories = {kind for kind in set(types) - EXPECTED_TYPES if kind.endswith(("Story", "Comment"))}
+    assert set(types) == EXPECTED_TYPES | stories
+    assert len(stories) >= 30
+    assert types.most_common(1)[0][0] == "Task"
+    assert sum(types[kind] for kind in stories | {"Comment"}) > types["Task"]
     assert any("__trashed_at" in record for record in records)
     assert len({record["__object_id"] for record in records}) == len(records)
 
@@ -71,8 +86,13 @@ def test_object_ids_refer_to_real_users() -> None:
     records = [json.loads(line) for line in gzip.decompress(_export(1 << 20)).splitlines()]
 
     users = {r["__object_id"] for r in records if r["__type"] == "User"}
-    assignees = {r["assignee"] for r in records if r["__type"] == "Task"}
-    assert assignees <= users
+    domain_users = {r["__object_id"]: r for r in records if r["__type"] == "DomainUser"}
+    tasks = [r for r in records if r["__type"] == "Task"]
+    assert {r["assignee"] for r in tasks if "assignee" in r} <= set(domain_users)
+    assert {r["creator_du"] for r in tasks} <= set(domain_users)
+    assert {du for r in tasks for du in r["followers_du"]} <= set(domain_users)
+    assert {r["user"] for r in domain_users.values()} <= users
+    assert {r["__trashed_by"] for r in records if "__trashed_by" in r} <= users
 
 
 def test_multi_member_file_decodes_fully_with_gzip(tmp_path: Path) -> None:
@@ -125,7 +145,10 @@ def test_a_stale_or_damaged_cache_entry_is_regenerated(tmp_path: Path) -> None:
 
 def test_concurrent_generators_in_threads_agree(tmp_path: Path) -> None:
     results = []
-    threads = [threading.Thread(target=lambda: results.append(ExportCache(tmp_path).export(2 << 20))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(ExportCache(tmp_path).export(2 << 20)))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -180,8 +203,13 @@ def test_worker_processes_write_the_same_file_as_threads(monkeypatch: pytest.Mon
 
     started = []
     real = genworker.members_in_processes
+
+    def spy(*args: Any) -> Any:
+        started.append(args)
+        return real(*args)
+
     monkeypatch.setattr(exportfile, "PROCESS_THRESHOLD", 0)
-    monkeypatch.setattr(exportfile, "members_in_processes", lambda *a: started.append(a) or real(*a))
+    monkeypatch.setattr(exportfile, "members_in_processes", spy)
 
     in_processes = _export(400_000, 2, member_size=64 << 10, workers=2)
     in_threads = _export(400_000, 2, member_size=64 << 10, workers=1)
@@ -199,7 +227,9 @@ def test_threads_take_over_when_processes_cannot_start(monkeypatch: pytest.Monke
     monkeypatch.setattr(exportfile, "PROCESS_THRESHOLD", 0)
     monkeypatch.setattr(genworker.subprocess, "Popen", no_processes)
 
-    assert _export(200_000, 2, member_size=64 << 10, workers=2) == _export(200_000, 2, member_size=64 << 10, workers=1)
+    assert _export(200_000, 2, member_size=64 << 10, workers=2) == _export(
+        200_000, 2, member_size=64 << 10, workers=1
+    )
 
 
 def test_a_failing_worker_process_raises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,5 +237,6 @@ def test_a_failing_worker_process_raises(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(genworker.sys, "executable", shutil.which("false"))
 
+    jobs = [MemberJob(0, index, 64 << 10, 3) for index in range(3)]
     with pytest.raises(RuntimeError, match="worker stopped early"):
-        list(genworker.members_in_processes(200_000, 0, 64 << 10, 2))
+        list(genworker.members_in_processes(jobs, 2))
