@@ -65,11 +65,14 @@ docs:
 # from Debian (installed only when missing), the Celery provider, the Postgres drivers and Playwright from
 # PyPI (the system-test extra, through the constraints). PYTEST_ARGS='-k scenario_2' picks scenarios;
 # KEEP=1 keeps the temporary directory. Exit 5 (pytest: no test selected) fails the target too.
+# It also runs the slow store tests (marked deployment in STORE_TESTS: a reader polling a bucket through a
+# slowed download, a download killed partway) against the GCS emulator and Azurite.
+STORE_TESTS := tests/download/test_gcs.py tests/download/test_azure.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_TEST_LOG := -o log_cli=true --log-cli-level=INFO --log-cli-format='%(asctime)s %(message)s' \
 	--log-cli-date-format=%H:%M:%S
 
-system-test: install
+system-test: install azurite
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -81,7 +84,8 @@ system-test: install
 	fi
 	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg, playwright" 2>/dev/null || \
 		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure,system-test]"
-	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) tests/deployment $(PYTEST_ARGS) || \
+	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) $(STORE_TESTS) tests/deployment \
+		$(PYTEST_ARGS) || \
 		{ status=$$?; [ $$status -ne 5 ] || echo "system-test: no deployment test was selected"; exit $$status; }
 
 # Re-resolve and freeze every constraints-3.X.txt, each on its own Python (after adding a dependency or an

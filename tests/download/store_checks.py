@@ -11,8 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 MIB = 1 << 20
 KEY = "asana/export.json.gz"
+#: A store test that takes seconds (a slowed download watched by a reader, a child process killed partway)
+#: runs in ``make system-test`` (``pytest -m deployment``), not in ``make test``; the quick checks of the same
+#: store (verified landing, the store refusing a second writer, nothing visible before the commit) run in
+#: ``make test``.
+SYSTEM_TEST = pytest.mark.deployment
 
 
 def commit_or_abort(writer) -> None:

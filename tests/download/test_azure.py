@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import signal
 
@@ -19,7 +20,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_asana.download.writers import StagedBlockWriter, make_writer
 from airflow_provider_asana.exceptions import AsanaDownloadError
 
-from tests.download.store_checks import KEY, MIB, Reader, child, commit_or_abort, wait_for
+from tests.download.store_checks import KEY, MIB, SYSTEM_TEST, Reader, child, commit_or_abort, wait_for
 from tests.stores import AzureContainer, EmulatorUnavailable, azure_connection, azurite
 
 CONN_ID = "azure_test"
@@ -41,10 +42,11 @@ def connection_string():
 
 
 @pytest.fixture
-def container(connection_string, monkeypatch) -> AzureContainer:
+def container(connection_string, monkeypatch, caplog) -> AzureContainer:
     """A new container, and the azure_test connection to Azurite (Airflow's store cache emptied)."""
     from airflow.sdk.io import store
 
+    caplog.set_level(logging.WARNING, logger="azure")  # the SDK logs every request at INFO
     monkeypatch.setattr(store, "_STORE_CACHE", {})
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(azure_connection(connection_string)))
     return AzureContainer(connection_string, f"asana-{secrets.token_hex(4)}")
@@ -69,6 +71,7 @@ def test_azure_lands_byte_identical_and_verified(start, container):
     assert container.staged_bytes(KEY) == 0  # every staged block was committed
 
 
+@SYSTEM_TEST
 def test_azure_reader_never_sees_a_partial_object(start, container):
     emu, hook, gid = start(export_size=20 * MIB)
     emu.set_faults(slow_download_bps=10_000_000)  # about 2 s, the first block staged half-way
@@ -84,9 +87,10 @@ def test_azure_reader_never_sees_a_partial_object(start, container):
     assert reader.polls_during_upload >= 1  # it looked while staged blocks sat uncommitted
 
 
+@SYSTEM_TEST
 def test_azure_killed_try_leaves_nothing_visible_and_the_next_try_lands(start, container):
-    emu, hook, gid = start(export_size=24 * MIB)
-    emu.set_faults(slow_download_bps=4_000_000)  # the first 16 MiB block is staged after about 4 s of 6
+    emu, hook, gid = start(export_size=20 * MIB)
+    emu.set_faults(slow_download_bps=4_000_000)  # the first 16 MiB block is staged after about 4 s of 5
 
     with child(DOWNLOAD, gid, destination(container)) as killed:
         try:
@@ -142,6 +146,9 @@ def test_azure_second_writer_cannot_replace_what_the_first_committed(container, 
     for writer, data in ((first, first_bytes), (second, second_bytes)):
         writer.open()
         writer.write(data)
+    # Past one block, what both have sent is staged on the blob as uncommitted blocks, invisible.
+    assert container.objects() == {}
+    assert container.staged_bytes(KEY) == (2 * size if size > 16 * MIB else 0)
 
     checked = path.fs.exists
 

@@ -18,7 +18,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_asana.download.writers import DeferredCommitWriter, make_writer
 from airflow_provider_asana.exceptions import AsanaDownloadError
 
-from tests.download.store_checks import KEY, MIB, Reader, child, commit_or_abort, wait_for
+from tests.download.store_checks import KEY, MIB, SYSTEM_TEST, Reader, child, commit_or_abort, wait_for
 from tests.stores import EmulatorUnavailable, GcsBucket, attach_gcs, gcs_emulator, gcs_filesystem
 
 CONN_ID = "gcs_test"
@@ -70,6 +70,7 @@ def test_gcs_lands_byte_identical_and_verified(start, bucket):
     assert bucket.upload_sessions() == []  # the resumable session was finalized
 
 
+@SYSTEM_TEST
 def test_gcs_reader_never_sees_a_partial_object(start, bucket):
     emu, hook, gid = start(export_size=20 * MIB)
     emu.set_faults(slow_download_bps=10_000_000)  # about 2 s, the first chunk uploaded half-way
@@ -88,9 +89,10 @@ def test_gcs_reader_never_sees_a_partial_object(start, bucket):
     assert reader.polls_during_upload >= 1  # it looked while bytes sat in the unfinished session
 
 
+@SYSTEM_TEST
 def test_gcs_killed_try_leaves_nothing_visible_and_the_next_try_lands(start, bucket, endpoint):
-    emu, hook, gid = start(export_size=24 * MIB)
-    emu.set_faults(slow_download_bps=4_000_000)  # the first 16 MiB chunk is sent after about 4 s of 6
+    emu, hook, gid = start(export_size=20 * MIB)
+    emu.set_faults(slow_download_bps=4_000_000)  # the first 16 MiB chunk is sent after about 4 s of 5
 
     with child(DOWNLOAD, gid, destination(bucket), endpoint) as killed:
         try:
@@ -142,6 +144,9 @@ def test_gcs_second_writer_cannot_replace_what_the_first_committed(bucket, endpo
     for writer, data in ((first, first_bytes), (second, second_bytes)):
         writer.open()
         writer.write(data)
+    # Past one chunk, what both have sent sits in their resumable sessions, invisible.
+    assert bucket.objects() == {}
+    assert bucket.upload_sessions() == ([size, size] if size > 16 * MIB else [])
 
     checked = path.fs.exists
 
