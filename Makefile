@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml 2>/dev/nul
 TESTS ?=
 TEST_SELECTION := $(if $(filter fast,$(TESTS)),--ignore=tests/system $(filter-out fast,$(TESTS)),$(TESTS))
 
-.PHONY: install test demo bench docs system-test constraints clean
+.PHONY: install test demo bench docs system-test constraints clean azurite
 
 install: $(STAMP)
 
@@ -29,18 +29,33 @@ $(STAMP): $(wildcard $(CONSTRAINTS)) pyproject.toml
 	$(CONSTRAINTS)). Use one of Python $(SUPPORTED), e.g. make PYTHON=python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON_EXE) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24" --constraint $(CONSTRAINTS)
-	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3]"
+	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install
+test: install azurite
 	$(PY) -m pytest -q -p no:cacheprovider $(TEST_SELECTION)
 
 demo: install
 	$(PY) -m demo
 
-bench: install
+bench: install azurite
 	$(PY) -m benchmarks
+
+# Azurite, the Azure Storage emulator of the Azure tests and the stores benchmark, from npm: the version is
+# pinned by tools/azurite/package-lock.json (3.35.0, the newest that runs on Node 20) and installed into
+# tools/azurite/node_modules (git-ignored) when missing. Node.js and npm come from Debian when missing.
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+
+azurite: $(AZURITE)
+
+$(AZURITE): tools/azurite/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "azurite: apt-get install nodejs npm"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null || exit 1; }
+	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Refresh the code blocks docs/*.md include from example_dags/ (scripts/markdown_docs.py; standard library only).
 docs:
@@ -50,11 +65,14 @@ docs:
 # from Debian (installed only when missing), the Celery provider, the Postgres drivers and Playwright from
 # PyPI (the system-test extra, through the constraints). PYTEST_ARGS='-k scenario_2' picks scenarios;
 # KEEP=1 keeps the temporary directory. Exit 5 (pytest: no test selected) fails the target too.
+# It also runs the slow store tests (marked deployment in STORE_TESTS: a reader polling a bucket through a
+# slowed download, a download killed partway) against the GCS emulator and Azurite.
+STORE_TESTS := tests/download/test_gcs.py tests/download/test_azure.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_TEST_LOG := -o log_cli=true --log-cli-level=INFO --log-cli-format='%(asctime)s %(message)s' \
 	--log-cli-date-format=%H:%M:%S
 
-system-test: install
+system-test: install azurite
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -65,8 +83,9 @@ system-test: install
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq$$missing >/dev/null || exit 1; \
 	fi
 	@$(PY) -c "import airflow.providers.celery, psycopg2, asyncpg, playwright" 2>/dev/null || \
-		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,system-test]"
-	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) tests/deployment $(PYTEST_ARGS) || \
+		$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure,system-test]"
+	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) $(STORE_TESTS) tests/deployment \
+		$(PYTEST_ARGS) || \
 		{ status=$$?; [ $$status -ne 5 ] || echo "system-test: no deployment test was selected"; exit $$status; }
 
 # Re-resolve and freeze every constraints-3.X.txt, each on its own Python (after adding a dependency or an
@@ -100,6 +119,6 @@ dist-check: $(LINT_STAMP)
 	$(PY) scripts/check_dist.py --install --constraints $(CONSTRAINTS)
 
 $(LINT_STAMP): $(STAMP)
-	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,lint]"
+	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3,gcs,azure,lint]"
 	rm -f $(VENV)/.lint-installed-*
 	touch $@

@@ -1,7 +1,7 @@
 """
 Write a file so that nobody ever sees it half-written at its destination.
 
-Three writers, one small interface (:class:`AtomicWriter`): ``open()``, ``write(bytes)``, ``restart()``
+Four writers, one small interface (:class:`AtomicWriter`): ``open()``, ``write(bytes)``, ``restart()``
 (drop everything written, start again at byte 0), ``commit()`` (make the file appear at the
 destination) and ``abort()`` (leave the destination as it was, remove every temporary).
 
@@ -10,11 +10,16 @@ destination) and ``abort()`` (leave the destination as it was, remove every temp
   must not be clobbered).
 - :class:`DeferredCommitWriter`: an object store whose files honour fsspec's ``autocommit=False``
   (s3fs, gcsfs): bytes go straight to the destination key as an unfinished upload that ``commit()``
-  completes and ``discard()`` aborts (for S3, a multipart upload). Without overwrite, S3 is asked for a
-  conditional write (``If-None-Match: *``), so the store itself refuses to replace an object that
-  appeared meanwhile, whoever wrote it.
+  completes and ``discard()`` aborts (for S3, a multipart upload; for GCS, a resumable upload session).
+- :class:`StagedBlockWriter`: Azure Blob Storage (adlfs): bytes are staged as uncommitted blocks of the
+  destination blob, which stay invisible until ``commit()`` commits the block list; a try that stops
+  before that leaves only uncommitted blocks, which Azure discards.
 - :class:`TemporaryKeyWriter`: any other fsspec filesystem: a temporary sibling key, moved onto the
   destination by ``fs.mv`` on success, removed on failure.
+
+Without overwrite, the object-store writers ask the store for a conditional create (S3 ``If-None-Match: *``,
+GCS ``ifGenerationMatch=0``, Azure ``If-None-Match: *`` on the block list), so the store itself refuses to
+replace an object that appeared meanwhile, whoever wrote it.
 
 The local and temporary-key writers first remove the temporaries a killed try left (see ``temporaries``).
 A store that needs other handling gets a writer of its own here, chosen in :func:`make_writer`.
@@ -46,14 +51,22 @@ OBJECT_STORE_BLOCK_SIZE = 16 << 20
 
 #: Filesystems (class paths, matched along the MRO) whose files implement ``autocommit=False`` for real:
 #: nothing is visible until ``commit()``, ``discard()`` drops the upload. Others may accept the flag and
-#: ignore it (fsspec's memory filesystem creates the file at open), so they get a temporary key instead.
+#: ignore it (fsspec's memory filesystem creates the file at open; adlfs commits the blob on close), so they
+#: get a writer of their own or a temporary key.
 DEFERRED_COMMIT_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem"})
+#: Filesystems whose files stage blocks of the destination blob and commit the block list on ``close()``.
+STAGED_BLOCK_FILESYSTEMS = frozenset({"adlfs.spec.AzureBlobFileSystem"})
 
-#: Filesystems whose ``open(mode="xb")`` is enforced by the store when the upload completes: s3fs (>= 2024.12)
-#: sends ``If-None-Match: *`` with ``PutObject`` and ``CompleteMultipartUpload``, which S3 refuses with 412
-#: (or 409 while a conflicting write is in flight) if the key exists. gcsfs has an experimental ``xb``
-#: (``ifGenerationMatch=0``) that nothing here tests, so GCS keeps the existence check before commit.
-CONDITIONAL_CREATE_FILESYSTEMS = frozenset({"s3fs.core.S3FileSystem"})
+#: Filesystems whose ``open(mode="xb")`` is enforced by the store when the upload completes:
+#: - s3fs (>= 2025.7) sends ``If-None-Match: *`` with ``PutObject`` and ``CompleteMultipartUpload``, which S3
+#:   refuses with 412 (or 409 while a conflicting write is in flight) if the key exists;
+#: - gcsfs opens the resumable upload session with ``ifGenerationMatch=0``, which GCS checks when the upload
+#:   is finalized (412, raised by gcsfs as ``FileExistsError``);
+#: - adlfs sends ``If-None-Match: *`` with Put Block List, which Azure refuses with 409 ``BlobAlreadyExists``
+#:   (raised by adlfs as ``FileExistsError``).
+CONDITIONAL_CREATE_FILESYSTEMS = frozenset(
+    {"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem", "adlfs.spec.AzureBlobFileSystem"}
+)
 #: Error codes of a conditional write refused because the key exists (or is being written concurrently).
 _CONDITIONAL_REFUSALS = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
@@ -93,9 +106,11 @@ def make_writer(fs: AbstractFileSystem, path: str, uri: str, *, overwrite: bool)
     if is_local(fs):
         return LocalFileWriter(path, uri, overwrite=overwrite)
     mro = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(fs).__mro__}
+    exclusive = not overwrite and bool(mro & CONDITIONAL_CREATE_FILESYSTEMS)
     if mro & DEFERRED_COMMIT_FILESYSTEMS:
-        exclusive = not overwrite and bool(mro & CONDITIONAL_CREATE_FILESYSTEMS)
         return DeferredCommitWriter(fs, path, uri, overwrite=overwrite, exclusive=exclusive)
+    if mro & STAGED_BLOCK_FILESYSTEMS:
+        return StagedBlockWriter(fs, path, uri, overwrite=overwrite, exclusive=exclusive)
     return TemporaryKeyWriter(fs, path, uri, overwrite=overwrite)
 
 
@@ -249,14 +264,28 @@ class DeferredCommitWriter:
 
     def open(self) -> None:
         try:
-            self._file = self.fs.open(
-                self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE
-            )
+            self._file = self._open_file()
         except Exception as e:
             raise _write_error(self.uri, "opening an upload", e) from None
 
+    def _open_file(self) -> Any:
+        return self.fs.open(self.path, self.mode, autocommit=False, block_size=OBJECT_STORE_BLOCK_SIZE)
+
+    def _publish(self, f: Any) -> None:
+        f.close()  # uploads the last part; with autocommit=False nothing is published yet
+        f.commit()  # completes the multipart upload (or puts a small file in one request)
+
+    def _discard(self, f: Any) -> None:
+        f.discard()  # s3fs: abort the multipart upload; gcsfs: cancel the resumable upload session
+
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except Exception as e:
+            # GCS checks ifGenerationMatch=0 when the session opens too (at the first full chunk).
+            if self.mode == "xb" and _refused_as_existing(e):
+                raise exists_error(self.uri) from None
+            raise
 
     def restart(self) -> None:
         self._drop()
@@ -271,8 +300,7 @@ class DeferredCommitWriter:
                 raise exists_error(self.uri)
         f = self._file
         try:
-            f.close()  # uploads the last part; with autocommit=False nothing is published yet
-            f.commit()  # completes the multipart upload (or puts a small file in one request)
+            self._publish(f)
         except Exception as e:
             # The unfinished upload is left to abort(), which the caller runs on any failure.
             if self.mode == "xb" and _refused_as_existing(e):
@@ -290,7 +318,7 @@ class DeferredCommitWriter:
         if f is None:
             return
         try:
-            f.discard()  # s3fs: abort the multipart upload
+            self._discard(f)
         except Exception as e:
             log.warning("Could not discard the unfinished upload to %s: %s", self.uri, e)
         # fsspec's close() would otherwise flush: start a multipart upload for the last bytes. Nothing is left
@@ -311,6 +339,26 @@ class DeferredCommitWriter:
         if files is not None:
             with contextlib.suppress(ValueError):
                 files.remove(f)
+
+
+class StagedBlockWriter(DeferredCommitWriter):
+    """
+    Azure block blobs: blocks staged on the destination blob, published by committing the block list.
+
+    adlfs ignores ``autocommit=False``: its ``close()`` stages the last block and commits the block list, so
+    closing is the commit. Until then the blob (if new) does not exist for readers and an existing blob keeps
+    its content; dropping the file without closing it leaves uncommitted blocks, which Azure discards at the
+    next commit of that blob, or after a week.
+    """
+
+    def _open_file(self) -> Any:
+        return self.fs.open(self.path, self.mode, block_size=OBJECT_STORE_BLOCK_SIZE)
+
+    def _publish(self, f: Any) -> None:
+        f.close()
+
+    def _discard(self, f: Any) -> None:
+        pass  # nothing to cancel: the staged blocks are never committed
 
 
 def _refused_as_existing(error: BaseException) -> bool:

@@ -227,14 +227,19 @@ def pytest_runtest_makereport(
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Each scenario's outcome line, the deployment's memory; or, when deselected, how to run it."""
     config = terminalreporter.config
-    mine = sorted((r for r in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
-                   if r.when == "call" and "deployment" in r.keywords), key=lambda r: r.start)  # fmt: skip
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    mine = sorted(
+        (r for r in reports if r.when == "call" and r.nodeid.startswith("tests/deployment/")),
+        key=lambda r: r.start,
+    )
     deselected = [
         i for i in terminalreporter.stats.get("deselected", []) if i.get_closest_marker("deployment")
     ]
     if deselected and not mine and config.getoption("markexpr") == "not deployment":
-        terminalreporter.write_line(f"tests/deployment: {len(deselected)} deployment tests deselected; "
-                                    f"they run with -m deployment (make system-test)")  # fmt: skip
+        terminalreporter.write_line(
+            f"{len(deselected)} tests marked deployment deselected (tests/deployment, the slow store tests); "
+            f"they run with -m deployment (make system-test)"
+        )
         return
     if not mine and STACK not in config.stash:
         return
