@@ -1,5 +1,5 @@
 """
-A local Asana for tests and demos: organization exports end to end, with faults on demand.
+A local Asana for tests and demos: organization, resource and graph exports end to end, with faults on demand.
 
 Run it in-process (:class:`AsanaEmulator`), as pytest fixtures (``pytest_plugin``, registered as a
 ``pytest11`` entry point) or as the ``asana-emulator`` console script (``cli``). Only the standard library
@@ -12,6 +12,8 @@ modules free of import loops. Where things are:
   ``/_emulator/...``, on the HTTP plumbing of ``server``;
 - ``faults``: every fault switch, each declared once: the ``cli`` flags and ``PUT /_emulator/faults``
   come from those declarations;
+- ``jobs``, ``jobrequests``, ``jobfiles``: resource and graph exports (``/exports/...``, ``/jobs/...``), their
+  requests and files; ``walk`` and ``shapes``: the organization of an export as API objects;
 - ``state`` (the export state machine), ``directory`` (the account), ``presign`` (download URLs),
   ``fields`` (``opt_fields``), ``errors`` and ``formats`` (wire formats), ``ranges``, ``records``;
 - ``cache``, ``exportfile``, ``member``, ``datagen``, ``genworker``: the generated export file.

@@ -13,11 +13,12 @@ import dataclasses
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_asana.emulator.cache import Artifact, ExportCache
+from airflow_provider_asana.emulator.cache import Artifact, ExportCache, read_member
 from airflow_provider_asana.emulator.directory import (
     BUSINESS_ORG,
     ENTERPRISE_ORG,
@@ -304,7 +305,18 @@ class EmulatorApp:
         """Return the emulated organization whose export 0 is ``size`` bytes (the current export size if None)."""
         size = self._export_size if size is None else size
         plan = tuple(self.cache.export(size, self.seed).plan)
-        return Organization(self.seed, size, plan, self.change_rates, self.cache.member_size)
+        return Organization(
+            self.seed, size, plan, self.change_rates, self.cache.member_size, lines=self._member_lines(size)
+        )
+
+    def _member_lines(self, size: int) -> Callable[[int, int], list[bytes]]:
+        """Read one member's lines from the organization's export files (generated, then cached)."""
+
+        def lines(member: int, export: int) -> list[bytes]:
+            artifact = self.cache.export(size, self.seed, export=export, rates=self.change_rates)
+            return read_member(artifact, member)
+
+        return lines
 
     def sequence_time(self, sequence: int, size: int | None = None) -> str:
         """

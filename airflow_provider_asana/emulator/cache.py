@@ -9,6 +9,7 @@ import os
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ CACHE_ENV = "ASANA_EMULATOR_CACHE"
 #: Bump when the generator's output changes, so stale cached files are regenerated.
 FORMAT = 2
 #: Bump when a resource or graph export's output changes (it is part of each job file's name).
-JOB_FORMAT = 1
+JOB_FORMAT = 2
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -204,6 +205,18 @@ class ExportCache:
         with self._known_guard:
             self._known[path] = artifact
         return artifact
+
+
+def read_member(artifact: Artifact, member: int) -> list[bytes]:
+    """Return the lines of gzip member ``member`` of an export file (a member of the organization)."""
+    offsets = artifact.members
+    if not 0 <= member < len(offsets):
+        raise ValueError(f"member must be from 0 to {len(offsets) - 1}; got {member}")
+    end = offsets[member + 1] if member + 1 < len(offsets) else artifact.size
+    with artifact.path.open("rb") as source:
+        source.seek(offsets[member])
+        data = source.read(end - offsets[member])
+    return zlib.decompress(data, 31).splitlines()
 
 
 def _sidecar(path: Path) -> Path:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the command line's parser."""
     parser = argparse.ArgumentParser(
         prog="asana-emulator",
-        description="A local Asana API (organization exports) plus an S3-like download host, for tests and demos.",
+        description="A local Asana API (organization, resource and graph exports) plus an S3-like download host, for tests and demos.",
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="prepare_in_background",
         action="store_false",
         help="generate a later export of a sequence when it is first downloaded, not as soon as it is created",
+    )
+    add(
+        "--next-job-sequence",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the export of the organization's sequence the first resource or graph export shows, the next "
+        "ones following (default: %(default)s; change it while running: PUT /_emulator/next_job_sequence)",
     )
     add("--url-ttl", type=float, default=300, help="download URL lifetime, seconds (default: %(default)s)")
     add(
@@ -159,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             prepare_in_background=args.prepare_in_background,
             verbose=args.verbose,
         )
+        emulator.set_next_job_sequence(args.next_job_sequence)
     except ValueError as error:
         parser.error(str(error))
     stop = threading.Event()
@@ -201,7 +210,9 @@ def _announce(emulator: AsanaEmulator, ready_file: Path | None) -> None:
         f"asana-emulator: organization  {emulator.organization_gid} (Enterprise)\n"
         f"asana-emulator: organization  {emulator.non_enterprise_organization_gid} (not Enterprise: exports 402)\n"
         f"asana-emulator: control       {control}/_emulator/{{info,requests,faults,exports,stats}}\n"
-        f"asana-emulator: ground truth  {control}/_emulator/exports/<gid>/changes\n"
+        f"asana-emulator: ground truth  {control}/_emulator/exports/<gid>/changes, "
+        f"{control}/_emulator/jobs/<gid>/listing\n"
+        f"asana-emulator: jobs          {control}/_emulator/{{jobs,next_job_sequence,sequence/<k>}}\n"
         f"AIRFLOW_CONN_ASANA_DEFAULT={shlex.quote(emulator.connection_json)}",
         flush=True,
     )

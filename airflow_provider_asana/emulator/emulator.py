@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class AsanaEmulator(EmulatorApp):
     """
-    A local Asana for organization exports: create, poll, download, with injectable faults.
+    A local Asana for organization, resource and graph exports: create, poll, download, with injectable faults.
 
     Two servers run on loopback: the API host (``/api/1.0``) and a download host standing in for S3,
     which serves the generated export file to the presigned URLs the API hands out. Use it as a context

@@ -119,8 +119,15 @@ def _clock_texts() -> tuple[str, ...]:
 
 
 def parse_stamp(text: str) -> int:
-    """Read a :func:`stamp` back to epoch seconds."""
-    return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S"))
+    """Read a :func:`stamp` (``YYYY-MM-DD HH:MM:SS``) back to epoch seconds."""
+    if len(text) != 19 or text[10] != " ":
+        raise ValueError(f"not a stamp (YYYY-MM-DD HH:MM:SS): {text!r}")
+    return _day_start(text[:10]) + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _day_start(day: str) -> int:
+    return calendar.timegm(time.strptime(day, "%Y-%m-%d"))
 
 
 def midnight(epoch: int) -> str:

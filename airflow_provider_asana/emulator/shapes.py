@@ -187,6 +187,8 @@ class Shaper:
         record = self._record(entry)
         gid = view.gid(entry)
         holder = view.structure.links[entry]
+        # A deleted project or parent task no longer shows on the task.
+        holder = holder if holder >= 0 and view.entries[holder].alive else -1
         in_project = holder >= 0 and self._kind(holder) == "Project"
         project = self._compact(holder, "project") if in_project else None
         subtype = record.get("resource_subtype", "default_task")

@@ -82,7 +82,8 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
     process = subprocess.Popen(
         [*_command(), "--port", "0", "--download-port", "0", "--export-size", "16KiB", "--token", "cli-token",
-         "--cache-dir", str(tmp_path / "cache"), "--ready-file", str(ready), "--polls-to-finish", "1"],
+         "--cache-dir", str(tmp_path / "cache"), "--ready-file", str(ready), "--polls-to-finish", "1",
+         "--next-job-sequence", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -108,12 +109,15 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
             timeout=10,
         ).json()["data"]
         download = requests.get(finished["download_url"], timeout=10)
+        control = info["api_url"].removesuffix("/api/1.0") + "/_emulator/next_job_sequence"
+        next_job = requests.get(control, timeout=10).json()
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=20)
 
     assert process.returncode == 0, stderr
     assert me.status_code == 200
+    assert next_job == {"sequence": 2}
     assert len(download.content) == 16 << 10
     assert finished["download_url"].startswith(info["download_base"])
     assert info["token"] == "cli-token"
@@ -132,10 +136,14 @@ def test_console_script_serves_until_sigterm(tmp_path: Path) -> None:
     }
 
 
-def test_bad_arguments_exit_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [(["--export-size", "12"], "export_size"), (["--next-job-sequence", "-1"], "sequence")],
+)
+def test_bad_arguments_exit_2(arguments: list[str], named: str) -> None:
     result = subprocess.run(
-        [*_command(), "--export-size", "12"], capture_output=True, text=True, timeout=20, check=False
+        [*_command(), *arguments], capture_output=True, text=True, timeout=20, check=False
     )
 
     assert result.returncode == 2
-    assert "export_size" in result.stderr
+    assert named in result.stderr

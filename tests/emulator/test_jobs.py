@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gzip
+import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from airflow_provider_asana.emulator import AsanaEmulator
+from airflow_provider_asana.emulator import AsanaEmulator, jobrequests
 from airflow_provider_asana.emulator.api import EXPORT_IN_PROGRESS
-from airflow_provider_asana.emulator.directory import BUSINESS_ORG
+from airflow_provider_asana.emulator.app import EmulatorApp
+from airflow_provider_asana.emulator.directory import BUSINESS_ORG, ENTERPRISE_ORG
+from airflow_provider_asana.emulator.jobfiles import write_resource_export
 from airflow_provider_asana.emulator.lifecycle import ChangeRates
 from airflow_provider_asana.emulator.presign import Verdict
 
 from tests.emulator.helpers import Api
-
-if TYPE_CHECKING:
-    from airflow_provider_asana.emulator.app import EmulatorApp
 
 RATES = ChangeRates(update=0.2, insert=0.02, delete=0.01, trash=0.01)
 EVERYTHING = ({"resource_type": "task"}, {"resource_type": "team"}, {"resource_type": "message"})
@@ -364,3 +365,27 @@ def test_control_endpoints_for_jobs(jobs: Api, emulator: AsanaEmulator) -> None:
     assert listing.text == emulator.job_listing(job["gid"]).read_text()
     assert bad.status_code == 400
     assert requests.get(base + "jobs/1/listing", timeout=10).status_code == 404
+
+
+def test_the_organization_read_from_its_export_files_is_the_generated_one(
+    asana_emulator_cache_dir: Path,
+) -> None:
+    app = EmulatorApp(export_size=32 << 10, cache_dir=asana_emulator_cache_dir, change_rates=RATES)
+    read = app.organization()
+    generated = dataclasses.replace(read, lines=None)
+    parameters = jobrequests.export_parameters({"export_request_parameters": list(EVERYTHING)})
+
+    for export in (0, 2):
+        for member in range(len(read.plan)):
+            one, other = read.member(member, export), generated.member(member, export)
+            assert [entry.alive for entry in one.entries] == [entry.alive for entry in other.entries]
+            alive = [entry for entry in range(len(one.entries)) if one.entries[entry].alive]
+            assert [one.entries[e][:4] for e in alive] == [other.entries[e][:4] for e in alive]
+            assert [one.modified(e) for e in alive] == [other.modified(e) for e in alive]
+        files = []
+        for organization in (read, generated):
+            out = io.BytesIO()
+            write_resource_export(out, io.BytesIO(), organization, export, ENTERPRISE_ORG, parameters)
+            files.append(gzip.decompress(out.getvalue()))
+        assert files[0] == files[1]
+        assert files[0].count(b"\n") > 50
