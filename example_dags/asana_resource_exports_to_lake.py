@@ -94,9 +94,10 @@ with DAG(
     # On the hour, each run with a one-hour data interval, the window of its export (a plain "@hourly" is a
     # trigger timetable in Airflow 3: its runs' data interval is empty).
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    # Any past date: without catchup only the latest hour runs. Manual runs (and the tests, whose emulated
-    # organization lives in 2020) may ask for any hour after it.
-    start_date=datetime(2020, 1, 1),
+    # Without catchup only the latest hour runs, so any past date will do; a manual run may ask for any hour
+    # after it (the tests' emulated organizations live in 2019-2020). Set it to when the load should begin
+    # before turning catchup on.
+    start_date=datetime(2000, 1, 1),
     # Safe with catchup or a backfill (the window is a function of the data interval only, and Asana
     # exports each object as it is now, in the window of its latest modified_at), but not needed: the daily
     # organization export loads the full state.
