@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmarks.workspace import ROOT, WORK, setup_process
 
-BENCHMARKS = ("transfer", "memory", "triggers", "parse", "stores")
+BENCHMARKS = ("transfer", "memory", "triggers", "parse", "stores", "incremental")
 MIB = 1 << 20
 GIB = 1 << 30
 
@@ -31,13 +31,16 @@ SETTINGS = {
     "parse_runs": (5, 1),
     "stores_sizes": ((256 * MIB, 2 * GIB), (16 * MIB, 64 * MIB)),
     "stores_runs": (3, 1),
+    "incremental_size": (64 * MIB, MIB),
+    "incremental_runs": (1, 1),
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmarks of the Asana provider: transfer, memory, triggers, DAG parse cost, stores.",
+        description="Benchmarks of the Asana provider: transfer, memory, triggers, DAG parse cost, stores, "
+        "incremental loads.",
     )
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: small exports, few triggers, one run each; writes "
@@ -75,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         WORK / "results-quick.json" if args.quick else ROOT / "benchmarks" / "results.json"
     )
     setup_process()
-    from benchmarks import dag_parse, memory, report, stores, transfer, triggers
+    from benchmarks import dag_parse, incremental, memory, report, stores, transfer, triggers
     from benchmarks.measure import machine_info
 
     started = time.monotonic()
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sections[name] = dag_parse.run(runs("parse_runs"), log)
         elif name == "stores":
             sections[name] = stores.run(setting("stores_sizes"), runs("stores_runs"), log)
+        elif name == "incremental":
+            sections[name] = incremental.run(setting("incremental_size"), runs("incremental_runs"), log)
     results["benchmarks"] = {name: sections[name] for name in BENCHMARKS if name in sections}
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     results["generated_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

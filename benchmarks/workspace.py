@@ -85,8 +85,10 @@ class EmulatorProcess:
         polls_to_finish: int = 1,
         latency: float = 0.0,
         background_generation: bool = True,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.export_size = export_size
+        self.extra_args = extra_args
         self.polls_to_finish = polls_to_finish
         self.latency = latency
         self.background_generation = background_generation
@@ -106,6 +108,7 @@ class EmulatorProcess:
             "--url-ttl", "86400", "--cache-dir", str(CACHE), "--ready-file", str(ready),
             "--latency", str(self.latency),
             *([] if self.background_generation else ["--no-background-generation"]),
+            *self.extra_args,
         ]  # fmt: skip
         self._log = open(WORK / "emulator.log", "ab")
         self.process = subprocess.Popen(

@@ -27,6 +27,9 @@ from tests.deployment.stack import Airflow, Proc, Stack, StackError, free_port, 
 LAKE_DAG = "asana_organization_export_to_lake"
 REPORT_DAG = "asana_organization_export_report"
 ON_DEMAND_DAG = "asana_organization_export_on_demand"
+HOURLY_DAG = "asana_resource_exports_hourly"
+#: The pool of the resource export Dags' create tasks (example_dags/asana_resource_exports_to_lake.py).
+EXPORTS_POOL = "asana_exports"
 DAG_IDS = (LAKE_DAG, REPORT_DAG, ON_DEMAND_DAG)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 BUCKET = "asana-lake"
@@ -39,6 +42,7 @@ SMALL_EXPORT = 2 * MIB
 LARGE_EXPORT = 48 * MIB
 SLOW_BPS = 4 * MIB
 EXPORTS_PATH = "/api/1.0/organization_exports"
+RESOURCE_EXPORTS_PATH = "/api/1.0/exports/resource"
 #: The security sweep wants at least this many task and trigger log files, or it would prove little.
 MIN_TASK_LOGS = 10
 

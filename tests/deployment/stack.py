@@ -498,7 +498,7 @@ _CAP = timedelta(seconds={RETRY_DELAY_SECONDS})
 
 
 def task_policy(task):
-    if task.dag_id.startswith("asana_organization_export") and task.retry_delay > _CAP:
+    if task.dag_id.startswith(("asana_organization_export", "asana_resource_exports")) and task.retry_delay > _CAP:
         task.retry_delay = _CAP
 '''
 

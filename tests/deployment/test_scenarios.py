@@ -34,11 +34,14 @@ from tests.deployment.context import (
     AWS_CONN_ID,
     BUCKET,
     EXPORTS_PATH,
+    EXPORTS_POOL,
+    HOURLY_DAG,
     LAKE_DAG,
     LARGE_EXPORT,
     MIN_TASK_LOGS,
     ON_DEMAND_DAG,
     REPORT_DAG,
+    RESOURCE_EXPORTS_PATH,
     SLOW_BPS,
     SMALL_EXPORT,
     Context,
@@ -352,6 +355,64 @@ def test_scenario_4c_export_error(deployment: Context, detail: Detail) -> None:
     detail(
         "every export ended in error: create's 3 tries each started one and failed, land upstream_failed, "
         "run failed; nothing under the prefix in S3"
+    )
+
+
+# -- 7. the hourly incremental load (resource exports) ---------------------------------------------------
+
+
+def test_scenario_7_hourly_incremental_run(deployment: Context, detail: Detail) -> None:
+    """
+    One run of the hourly Dag for an hour of the emulated day: create defers in the one-slot pool, the job is
+    landed in S3 and upserted into the resource tables there, with one export request per run.
+
+    Unpausing the Dag also makes the scheduler start its latest real hour (an empty window on the emulator's
+    clock); both runs share the pool and ``max_active_runs=1``, so no create is refused for a busy workspace.
+    """
+    ctx, api, emu, lake = deployment, deployment.api, deployment.emu, deployment.lake
+    wait_for(f"the Dag processor to parse {HOURLY_DAG}", lambda: HOURLY_DAG in api.dag_ids(), timeout=180,
+             interval=1, procs=ctx.running_procs())  # fmt: skip
+    api.call("POST", "/api/v2/pools", json={"name": EXPORTS_POOL, "slots": 1, "include_deferred": True},
+             ok=(200, 201, 409))  # fmt: skip
+    emu._call("PUT", "next_job_sequence", {"sequence": 1})  # the next job shows export 1 and its day
+    day_start = datetime.datetime.fromisoformat(emu._call("GET", "sequence/0")["time"].replace("Z", "+00:00"))
+    since = time.time()
+    run_id = api.trigger(HOURLY_DAG, logical_date=day_start + datetime.timedelta(hours=13))["dag_run_id"]
+    ctx.runs.append((HOURLY_DAG, run_id))
+    api.set_paused(HOURLY_DAG, False)
+    try:
+        ti = api.wait_task_state(HOURLY_DAG, run_id, "create", ["deferred", "success"], timeout=180,
+                                 procs=ctx.running_procs())  # fmt: skip
+        assert ti["pool"] == EXPORTS_POOL, f"create ran in pool {ti['pool']!r}"
+        run = ctx.wait_run(HOURLY_DAG, run_id)
+    finally:
+        api.set_paused(HOURLY_DAG, True)
+    assert run["state"] == "success", f"{HOURLY_DAG} run {run_id} ended {run['state']}"
+    landed = api.xcom(HOURLY_DAG, run_id, "land")
+    loaded = api.xcom(HOURLY_DAG, run_id, "load_tables")
+    job = emu._call("GET", "jobs")[landed["job_gid"]]
+    # The export the job shows: 1, or 2 when the scheduler's run of the latest hour took the first job.
+    assert job["sequence"] in (1, 2), f"the job shows export {job['sequence']}, not 1 or 2"
+    _, key = s3_key(landed["uri"])
+    assert key.startswith(f"raw/asana/organization={ctx.organization_gid}/resources/hour="), key
+    assert lake.sha256(key) == job["sha256"] == landed["sha256"], "the landed object is not the job's file"
+    tasks = job["counts"].get("task", 0)
+    assert tasks > 0, f"no changed task in the window of run {run_id}: {job}"
+    assert loaded["tables"]["task"]["inserted"] == tasks, f"load: {loaded['tables']['task']}, job: {job}"
+    tables = lake.objects("raw/asana/organization=")
+    assert any("/tables/resources/task/_delta_log/" in k for k in tables), "no resources/task table in S3"
+
+    # Every run of the Dag so far (the triggered one, and the scheduler's latest hour if it ran) created one
+    # export, none refused: the pool let one create at a time wait for its export.
+    for other in api.runs(HOURLY_DAG):
+        if (HOURLY_DAG, other["dag_run_id"]) not in ctx.runs:
+            ctx.runs.append((HOURLY_DAG, other["dag_run_id"]))
+        ctx.wait_run(HOURLY_DAG, other["dag_run_id"])
+    posts = [r for r in ctx.api_requests(since, method="POST") if r["path"] == RESOURCE_EXPORTS_PATH]
+    assert [r["status"] for r in posts] == [201] * len(api.runs(HOURLY_DAG)), f"export requests: {posts}"
+    detail(
+        f"run success; {tasks} changed tasks landed byte-identical in S3 and upserted into resources/task; "
+        f"{len(posts)} export request(s) for {len(api.runs(HOURLY_DAG))} run(s), none refused"
     )
 
 

@@ -31,7 +31,17 @@ REPORT_DAG_ID = "asana_organization_export_report"
 ON_DEMAND_DAG_ID = "asana_organization_export_on_demand"
 FAN_OUT_DAG_ID = "asana_organization_exports_fan_out"
 TABLES_DAG_ID = "asana_organization_export_to_tables"
-DAG_IDS = (LAKE_DAG_ID, REPORT_DAG_ID, ON_DEMAND_DAG_ID, FAN_OUT_DAG_ID, TABLES_DAG_ID)
+HOURLY_DAG_ID = "asana_resource_exports_hourly"
+GRAPH_DAG_ID = "asana_graph_export_on_demand"
+DAG_IDS = (
+    LAKE_DAG_ID,
+    REPORT_DAG_ID,
+    ON_DEMAND_DAG_ID,
+    FAN_OUT_DAG_ID,
+    TABLES_DAG_ID,
+    HOURLY_DAG_ID,
+    GRAPH_DAG_ID,
+)
 #: Seconds between export state checks in the example Dags (module constant read at parse time).
 POKE_INTERVAL = "1"
 
