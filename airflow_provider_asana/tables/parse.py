@@ -2,10 +2,12 @@
 One chunk of JSON lines of one table into an Arrow table.
 
 The fast path is pyarrow's JSON reader over the whole chunk (one block, so a field null in the first lines and
-an array later still infers). It fails on anything irregular (a bad line, a field whose kinds conflict inside
-the chunk, a duplicate key): then every line of the chunk goes through :mod:`json` and each column gets a type
-that holds every value (:mod:`airflow_provider_asana.tables.schema`), and bad lines are set aside with the
-reason.
+an array later still infers). When a field's kinds conflict inside the chunk (``external`` an object in some
+records and a string in others), the reader names the field: the lines are grouped by the kind of that field's
+value, each group is read the fast way again, and the groups' types combine as those of different chunks do
+(:mod:`airflow_provider_asana.tables.schema`), rows kept in line order. Anything else irregular (a bad line, a
+duplicate key, a conflict that grouping does not separate) sends the lines through :mod:`json`: each column
+gets a type that holds every value, and bad lines are set aside with the reason.
 
 Timestamps: only top-level fields whose every value is Asana timestamp text (``YYYY-MM-DD HH:MM:SS``) become
 ``timestamp[us, UTC]``. pyarrow's reader also infers ``2024-01-01``, ``2024-01-01T10:00Z`` and the like as
@@ -15,7 +17,9 @@ fields as strings, so no text is ever rewritten.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +34,13 @@ from airflow_provider_asana.tables.schema import (
     TEXT,
     TIMESTAMP,
     TIMESTAMP_FORMAT,
+    conform_table,
     encoded,
     encoding_of,
     json_text,
     kind,
     kinds_of,
+    unify_schemas,
 )
 
 #: Date-like JSON text that is not exactly ``"YYYY-MM-DD HH:MM:SS"`` (RE2 has no look-ahead: every way to
@@ -43,6 +49,20 @@ _NOT_CANONICAL = (
     r'"\d{4}-\d\d-\d\d(?:[^ ]| [^0-9]| \d[^0-9]| \d\d[^:]| \d\d:[^0-9]| \d\d:\d[^0-9]| \d\d:\d\d[^:]'
     r'| \d\d:\d\d:[^0-9]| \d\d:\d\d:\d[^0-9]| \d\d:\d\d:\d\d[^"])'
 )
+
+#: pyarrow's message when a field's kinds conflict inside a chunk: ``Column(/external) changed from string to
+#: object in row 32``; the last named step of the path is grouped on.
+_CONFLICT = re.compile(r"Column\((?:/(?:[^/)]*|\[\]))*/([^/)\[\]]+)(?:/\[\])*\) changed from")
+_KIND_OF_FIRST_BYTE = {
+    b"{": "object",
+    b"[": "array",
+    b'"': "string",
+    b"t": "boolean",
+    b"f": "boolean",
+    b"n": "null",
+}
+#: How many times one chunk's lines are grouped before the rest is read line by line.
+_MAX_SPLITS = 4
 
 
 @dataclass
@@ -75,10 +95,28 @@ def parse_chunk(data: bytes, lines: list[bytes], numbers: Sequence[int], table_n
     :param numbers: their line numbers in the export file (1-based).
     :param table_name: the table the router sent them to.
     """
-    table = _read_fast(data, len(lines), table_name)
-    parsed = ParsedChunk(table) if table is not None else _read_slow(lines, numbers, table_name)
+    parsed = _read(data, lines, numbers, table_name, depth=0)
     parsed.table = without_empty_structs(parsed.table)
     return parsed
+
+
+def _read(
+    data: bytes, lines: list[bytes], numbers: Sequence[int], table_name: str, *, depth: int
+) -> ParsedChunk:
+    table = _read_fast(data, len(lines), table_name)
+    if isinstance(table, pa.Table):
+        return ParsedChunk(table)
+    groups = _groups_by_kind(data, lines, table) if table is not None and depth < _MAX_SPLITS else None
+    if groups is None:
+        return _read_slow(lines, numbers, table_name)
+    parts = []
+    for positions in groups:
+        part_lines = [lines[i] for i in positions]
+        part = _read(
+            b"\n".join(part_lines), part_lines, [numbers[i] for i in positions], table_name, depth=depth + 1
+        )
+        parts.append((positions, part))
+    return _combine(parts, len(lines))
 
 
 # -- fast path -----------------------------------------------------------------------------------------------
@@ -93,15 +131,62 @@ def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
     )
 
 
-def _read_fast(data: bytes, n_lines: int, table_name: str) -> pa.Table | None:
+def _read_fast(data: bytes, n_lines: int, table_name: str) -> pa.Table | str | None:
+    """Return the chunk as a table; or the name of a field whose kinds conflict; or None (irregular)."""
     try:
         _whole(data, pa.large_string()).validate(full=True)  # pyarrow's reader does not check UTF-8
         table = _read_json(data)
-    except pa.ArrowException:
-        return None
+    except pa.ArrowException as exc:
+        conflict = _CONFLICT.search(str(exc))
+        return conflict.group(1) if conflict else None
     if table.num_rows != n_lines or not _types_belong(table, table_name):
         return None
     return _timestamps(table, data)
+
+
+def _groups_by_kind(data: bytes, lines: list[bytes], field_name: str) -> list[list[int]] | None:
+    """
+    Group the lines by the kind of ``field_name``'s first value in each (lines without one join the largest).
+
+    None when that makes fewer than two groups. The grouping is a guess (a nested field of the same name can
+    come first); a group that still conflicts is grouped again or read line by line.
+    """
+    pattern = '"' + re.escape(field_name) + r'"[ \t]*:[ \t]*(?P<first>[^ \t])'
+    ends = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+    ends[-1] = len(data)  # each value is a line and its newline; the last line has none
+    offsets = pa.array(ends, pa.int64()).buffers()[1]
+    each = pa.Array.from_buffers(pa.large_binary(), len(lines), [None, offsets, pa.py_buffer(data)])
+    first = pc.extract_regex(each, pattern).field(0)
+    groups: dict[str, list[int]] = {}
+    unplaced: list[int] = []
+    for value in pc.unique(first).to_pylist():
+        positions = pc.indices_nonzero(pc.fill_null(pc.equal(first, value), False)).to_pylist()
+        kind = _KIND_OF_FIRST_BYTE.get(value, "number") if value is not None else None
+        if kind is None or kind == "null":
+            unplaced.extend(positions)
+        else:
+            groups.setdefault(kind, []).extend(positions)
+    if len(groups) < 2:
+        return None
+    ordered = sorted(groups.values(), key=len)
+    ordered[-1].extend(unplaced)
+    return sorted(sorted(g) for g in ordered)
+
+
+def _combine(parts: list[tuple[list[int], ParsedChunk]], n_lines: int) -> ParsedChunk:
+    """Join groups of one chunk's lines: types combined as across chunks, rows back in line order."""
+    schema = unify_schemas(part.table.schema for _, part in parts)
+    tables, kept, combined = [], [], ParsedChunk(pa.table({}))
+    for positions, part in parts:
+        tables.append(conform_table(part.table, schema))
+        kept.extend(positions if part.kept is None else [positions[i] for i in part.kept])
+        combined.bad.extend(part.bad)
+        combined.misrouted.extend(part.misrouted)
+    order = pc.sort_indices(pa.array(kept, pa.int64()))
+    combined.table = pa.concat_tables(tables).take(order)
+    if len(kept) != n_lines:
+        combined.kept = sorted(kept)
+    return combined
 
 
 def _types_belong(table: pa.Table, table_name: str) -> bool:

@@ -292,7 +292,7 @@ class TableLoad:
         if not rows.num_rows:
             return
         if rows.schema != writer.schema:
-            rows = _conform_table(rows, writer.schema)
+            rows = s.conform_table(rows, writer.schema)
         writer.write(rows)
 
     def _write_deletes(self, writer: FileWriter, deletes: str) -> None:
@@ -303,7 +303,7 @@ class TableLoad:
             labels = rows.take(index)
             if labels is None:
                 continue
-            data = _conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
+            data = s.conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
             self._write_changes(writer, self.load.export_columns(data))
 
     def _rewrite_old_changes(self, writers: dict[str, FileWriter]) -> None:
@@ -340,17 +340,6 @@ class TableLoad:
         elif self.previous_changes is not None:
             result.changes_version = self.previous_changes.version()
         return result
-
-
-def _conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
-    fields = {f.name: f for f in table.schema}
-    arrays = [
-        s.conform(table.column(f.name).combine_chunks(), fields[f.name], f)
-        if f.name in fields
-        else pa.nulls(table.num_rows, f.type)
-        for f in target
-    ]
-    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def _all_deleted(keys: str, workdir: str) -> Any:

@@ -1,0 +1,79 @@
+"""A chunk whose fields conflict is grouped by the conflicting field's kind, not parsed line by line."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from airflow_provider_asana.tables import parse
+from airflow_provider_asana.tables.schema import drift
+
+
+def task(oid: int, **fields) -> dict:
+    return {"__object_id": oid, "__type": "Task", **fields}
+
+
+def parsed(records: list[dict]) -> parse.ParsedChunk:
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in records]
+    return parse.parse_chunk(b"\n".join(lines), lines, range(1, len(lines) + 1), "task")
+
+
+@pytest.fixture
+def lines_parsed_one_by_one(monkeypatch) -> list[bytes]:
+    """The lines the slow path hands to json.loads."""
+    seen: list[bytes] = []
+    loads = json.loads
+
+    def counting(line, **kwargs):
+        seen.append(line)
+        return loads(line, **kwargs)
+
+    monkeypatch.setattr(parse.json, "loads", counting)
+    return seen
+
+
+def test_conflicting_kinds_in_one_chunk_are_read_in_groups_and_keep_line_order(lines_parsed_one_by_one):
+    external = [{"gid": "J-1", "data": "x"}, "J-2", None, {"gid": "J-4", "data": "y"}, "J-5", None] * 50
+    size = [7, "7 MB", 8, 9, "1.5 MB", 10] * 50
+    records = [task(i, external=e, size=s) for i, (e, s) in enumerate(zip(external, size))]
+
+    result = parsed(records)
+
+    assert lines_parsed_one_by_one == []
+    assert result.kept is None
+    assert result.table.column("__object_id").to_pylist() == list(range(len(records)))
+    stored = result.table.column("external").to_pylist()
+    assert [None if v is None else json.loads(v) for v in stored] == external
+    assert result.table.column("size").to_pylist() == [str(s) for s in size]
+    assert drift(result.table.schema) == {
+        "external": "json (object, string)",
+        "size": "text (number, string)",
+    }
+
+
+def test_a_conflict_grouping_cannot_separate_is_read_line_by_line(lines_parsed_one_by_one):
+    records = [task(1, other=[1, {"a": 1}]), task(2, other=[2])]
+
+    result = parsed(records)
+
+    assert len(lines_parsed_one_by_one) == 2
+    assert [json.loads(v) for v in result.table.column("other").to_pylist()] == [[1, {"a": 1}], [2]]
+
+
+def test_a_bad_line_in_a_group_is_set_aside_with_its_number():
+    lines = [
+        json.dumps(task(1, external="J-1")).encode(),
+        b'{"__object_id": 2, "__type": "Task", "external": {"gid": "J-2"}, "x": 1, "x": 2}',
+        json.dumps(task(3, external={"gid": "J-3"})).encode(),
+    ]
+
+    result = parse.parse_chunk(b"\n".join(lines), lines, [10, 11, 12], "task")
+
+    assert [(b.number, b.reason) for b in result.bad] == [
+        (11, "not a JSON object with a __type: duplicate key 'x'")
+    ]
+    assert result.kept == [0, 2]
+    assert result.table.column("__object_id").to_pylist() == [1, 3]
+    assert result.table.schema.field("external").type == pa.string()
