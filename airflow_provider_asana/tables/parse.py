@@ -5,7 +5,7 @@ The fast path is pyarrow's JSON reader over the whole chunk (one block, so a fie
 an array later still infers). When a field's kinds conflict inside the chunk (``external`` an object in some
 records and a string in others), the reader names the field: the lines are grouped by the kind of that field's
 value, each group is read the fast way again, and the groups' types combine as those of different chunks do
-(:mod:`airflow_provider_asana.tables.schema`), rows kept in line order. Anything else irregular (a bad line, a
+(:mod:`airflow_provider_asana.tables.schema`). Anything else irregular (a bad line, a
 duplicate key, a conflict that grouping does not separate) sends the lines through :mod:`json`: each column
 gets a type that holds every value, and bad lines are set aside with the reason.
 
@@ -79,7 +79,7 @@ class ParsedChunk:
     """What a chunk's lines became: a table, and the lines that did not make rows."""
 
     table: pa.Table
-    #: Positions (in the chunk) of the lines that made the rows, when not all of them did.
+    #: Positions (in the chunk) of the lines that made the rows, row by row; None: every line, in order.
     kept: list[int] | None = None
     bad: list[BadLine] = field(default_factory=list)
     #: Lines whose top-level ``__type`` belongs to another table (a nested ``__type`` fooled the router).
@@ -156,7 +156,7 @@ def _groups_by_kind(data: bytes, lines: list[bytes], field_name: str) -> list[li
     ends[-1] = len(data)  # each value is a line and its newline; the last line has none
     offsets = pa.array(ends, pa.int64()).buffers()[1]
     each = pa.Array.from_buffers(pa.large_binary(), len(lines), [None, offsets, pa.py_buffer(data)])
-    first = pc.extract_regex(each, pattern).field(0)
+    first = pc.extract_regex(each, pattern).flatten()[0]  # null where the field is absent
     groups: dict[str, list[int]] = {}
     unplaced: list[int] = []
     for value in pc.unique(first).to_pylist():
@@ -174,7 +174,7 @@ def _groups_by_kind(data: bytes, lines: list[bytes], field_name: str) -> list[li
 
 
 def _combine(parts: list[tuple[list[int], ParsedChunk]], n_lines: int) -> ParsedChunk:
-    """Join groups of one chunk's lines: types combined as across chunks, rows back in line order."""
+    """Join groups of one chunk's lines: types combined as across chunks, rows group after group."""
     schema = unify_schemas(part.table.schema for _, part in parts)
     tables, kept, combined = [], [], ParsedChunk(pa.table({}))
     for positions, part in parts:
@@ -182,10 +182,8 @@ def _combine(parts: list[tuple[list[int], ParsedChunk]], n_lines: int) -> Parsed
         kept.extend(positions if part.kept is None else [positions[i] for i in part.kept])
         combined.bad.extend(part.bad)
         combined.misrouted.extend(part.misrouted)
-    order = pc.sort_indices(pa.array(kept, pa.int64()))
-    combined.table = pa.concat_tables(tables).take(order)
-    if len(kept) != n_lines:
-        combined.kept = sorted(kept)
+    combined.table = pa.concat_tables(tables)
+    combined.kept = kept
     return combined
 
 

@@ -6,9 +6,12 @@ import json
 
 import pyarrow as pa
 import pytest
+from xxhash import xxh3_64_intdigest
 
-from airflow_provider_asana.tables import parse
+from airflow_provider_asana.tables import load_organization_export, parse
 from airflow_provider_asana.tables.schema import drift
+
+from tests.tables.helpers import rows, write_lines
 
 
 def task(oid: int, **fields) -> dict:
@@ -34,7 +37,7 @@ def lines_parsed_one_by_one(monkeypatch) -> list[bytes]:
     return seen
 
 
-def test_conflicting_kinds_in_one_chunk_are_read_in_groups_and_keep_line_order(lines_parsed_one_by_one):
+def test_conflicting_kinds_in_one_chunk_are_read_in_groups(lines_parsed_one_by_one):
     external = [{"gid": "J-1", "data": "x"}, "J-2", None, {"gid": "J-4", "data": "y"}, "J-5", None] * 50
     size = [7, "7 MB", 8, 9, "1.5 MB", 10] * 50
     records = [task(i, external=e, size=s) for i, (e, s) in enumerate(zip(external, size))]
@@ -42,8 +45,10 @@ def test_conflicting_kinds_in_one_chunk_are_read_in_groups_and_keep_line_order(l
     result = parsed(records)
 
     assert lines_parsed_one_by_one == []
-    assert result.kept is None
-    assert result.table.column("__object_id").to_pylist() == list(range(len(records)))
+    assert sorted(result.kept) == list(range(len(records)))
+    assert result.table.column("__object_id").to_pylist() == result.kept  # row i is line kept[i]
+    external = [external[i] for i in result.kept]
+    size = [size[i] for i in result.kept]
     stored = result.table.column("external").to_pylist()
     assert [None if v is None else json.loads(v) for v in stored] == external
     assert result.table.column("size").to_pylist() == [str(s) for s in size]
@@ -77,3 +82,16 @@ def test_a_bad_line_in_a_group_is_set_aside_with_its_number():
     assert result.kept == [0, 2]
     assert result.table.column("__object_id").to_pylist() == [1, 3]
     assert result.table.schema.field("external").type == pa.string()
+
+
+def test_each_row_of_a_grouped_chunk_carries_the_hash_of_its_own_line(tmp_path):
+    records = [task(i, external=["J", {"gid": "J"}, None][i % 3], text=f"line {i}") for i in range(60)]
+    lines = [json.dumps(r).encode() for r in records]
+    path = write_lines(tmp_path / "e.json.gz", lines)
+
+    load_organization_export(path, tmp_path / "lake", export_gid="1")
+
+    stored = {r["__object_id"]: r["_export_record_hash"] for r in rows(tmp_path / "lake", "task")}
+    expected = {i: pa.scalar(xxh3_64_intdigest(line), pa.uint64()).cast(pa.int64(), safe=False).as_py()
+                for i, line in enumerate(lines)}  # fmt: skip
+    assert stored == expected
