@@ -17,6 +17,7 @@ fields as strings, so no text is ever rewritten.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -157,20 +158,20 @@ def _groups_by_kind(data: bytes, lines: list[bytes], field_name: str) -> list[li
     offsets = pa.array(ends, pa.int64()).buffers()[1]
     each = pa.Array.from_buffers(pa.large_binary(), len(lines), [None, offsets, pa.py_buffer(data)])
     first = pc.extract_regex(each, pattern).flatten()[0]  # null where the field is absent
-    groups: dict[str, list[int]] = {}
-    unplaced: list[int] = []
-    for value in pc.unique(first).to_pylist():
-        positions = pc.indices_nonzero(pc.fill_null(pc.equal(first, value), False)).to_pylist()
-        kind = _KIND_OF_FIRST_BYTE.get(value, "number") if value is not None else None
-        if kind is None or kind == "null":
-            unplaced.extend(positions)
-        else:
-            groups.setdefault(kind, []).extend(positions)
-    if len(groups) < 2:
+    by_kind: dict[str, list[bytes]] = {}
+    for value in pc.unique(first).drop_null().to_pylist():
+        by_kind.setdefault(_KIND_OF_FIRST_BYTE.get(value, "number"), []).append(value)
+    by_kind.pop("null", None)
+    if len(by_kind) < 2:
         return None
-    ordered = sorted(groups.values(), key=len)
-    ordered[-1].extend(unplaced)
-    return sorted(sorted(g) for g in ordered)
+    masks = {
+        kind: pc.fill_null(pc.is_in(first, pa.array(values, first.type)), False)
+        for kind, values in by_kind.items()
+    }
+    largest = max(masks, key=lambda kind: pc.sum(masks[kind]).as_py())
+    # the largest group takes every other line too: those whose field is null or absent
+    masks[largest] = pc.invert(functools.reduce(pc.or_, [m for kind, m in masks.items() if kind != largest]))
+    return sorted(pc.indices_nonzero(mask).to_pylist() for mask in masks.values())
 
 
 def _combine(parts: list[tuple[list[int], ParsedChunk]], n_lines: int) -> ParsedChunk:

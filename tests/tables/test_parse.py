@@ -38,9 +38,13 @@ def lines_parsed_one_by_one(monkeypatch) -> list[bytes]:
 
 
 def test_conflicting_kinds_in_one_chunk_are_read_in_groups(lines_parsed_one_by_one):
-    external = [{"gid": "J-1", "data": "x"}, "J-2", None, {"gid": "J-4", "data": "y"}, "J-5", None] * 50
-    size = [7, "7 MB", 8, 9, "1.5 MB", 10] * 50
-    records = [task(i, external=e, size=s) for i, (e, s) in enumerate(zip(external, size))]
+    external = [{"gid": "J-1", "data": "x"}, "J-2", None, {"gid": "J-4", "data": "y"}, "J-5", None, "-"] * 50
+    size = [7, "7 MB", 8, 9, "1.5 MB", 10, None] * 50
+    records = [  # "-": no such field in the record
+        task(i, **{k: v for k, v in (("external", e), ("size", s)) if v != "-"})
+        for i, (e, s) in enumerate(zip(external, size))
+    ]
+    external = [None if e == "-" else e for e in external]
 
     result = parsed(records)
 
@@ -51,7 +55,7 @@ def test_conflicting_kinds_in_one_chunk_are_read_in_groups(lines_parsed_one_by_o
     size = [size[i] for i in result.kept]
     stored = result.table.column("external").to_pylist()
     assert [None if v is None else json.loads(v) for v in stored] == external
-    assert result.table.column("size").to_pylist() == [str(s) for s in size]
+    assert result.table.column("size").to_pylist() == [None if s is None else str(s) for s in size]
     assert drift(result.table.schema) == {
         "external": "json (object, string)",
         "size": "text (number, string)",
