@@ -1,26 +1,40 @@
-# Every install goes through constraints-3.11.txt: the exact set this project is tested with
-# (Airflow's own install method: pip with constraints).
+# Every install goes through constraints-3.X.txt for the Python that runs it: the exact set this project is
+# tested with on that Python (Airflow's own install method: pip with constraints, one file per Python).
+# scripts/update-constraints regenerates them all.
 PYTHON ?= python3.11
-VENV := .venv
+SUPPORTED := $(sort $(patsubst constraints-%.txt,%,$(wildcard constraints-3.*.txt)))
+# "<path> <X.Y>" of $(PYTHON), empty when it does not run.
+PYTHON_INFO := $(shell scripts/find-python $(PYTHON))
+PYTHON_EXE := $(word 1,$(PYTHON_INFO))
+PYTHON_VERSION := $(word 2,$(PYTHON_INFO))
+# One venv per Python: .venv for 3.11 (the default, the one the docs name), .venv-3.X for the others.
+VENV := $(if $(filter 3.11,$(PYTHON_VERSION)),.venv,.venv-$(PYTHON_VERSION))
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-CONSTRAINTS := constraints-3.11.txt
-STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml | cksum | cut -d' ' -f1)
+CONSTRAINTS := constraints-$(PYTHON_VERSION).txt
+STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+# TESTS=fast: every test but tests/system (the example Dags run through dag.test() and the Airflow CLI);
+# anything else is passed to pytest as it is (paths, -k ...).
+TESTS ?=
+TEST_SELECTION := $(if $(filter fast,$(TESTS)),--ignore=tests/system $(filter-out fast,$(TESTS)),$(TESTS))
 
-.PHONY: install test demo bench docs system-test clean
+.PHONY: install test demo bench docs system-test constraints clean
 
 install: $(STAMP)
 
-$(STAMP): $(CONSTRAINTS) pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(STAMP): $(wildcard $(CONSTRAINTS)) pyproject.toml
+	@test -n "$(PYTHON_EXE)" || { echo "make: $(PYTHON) not found or does not run. Install one of Python \
+	$(SUPPORTED), or name it: make PYTHON=/path/to/python3.X"; exit 1; }
+	@test -f "$(CONSTRAINTS)" || { echo "make: $(PYTHON) is Python $(PYTHON_VERSION), which is not tested (no \
+	$(CONSTRAINTS)). Use one of Python $(SUPPORTED), e.g. make PYTHON=python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON_EXE) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24" --constraint $(CONSTRAINTS)
 	$(PIP) install --quiet --constraint $(CONSTRAINTS) -e ".[test,s3]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(TEST_SELECTION)
 
 demo: install
 	$(PY) -m demo
@@ -55,8 +69,13 @@ system-test: install
 	$(PY) -m pytest -p no:cacheprovider -m deployment $(SYSTEM_TEST_LOG) tests/deployment $(PYTEST_ARGS) || \
 		{ status=$$?; [ $$status -ne 5 ] || echo "system-test: no deployment test was selected"; exit $$status; }
 
+# Re-resolve and freeze every constraints-3.X.txt, each on its own Python (after adding a dependency or an
+# extra); the script itself needs Python 3.11 or newer.
+constraints:
+	$(PYTHON_EXE) scripts/update-constraints
+
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf .venv .venv-3.* .demo
 
 # Airflow's lint and type gate, then the release check: ruff check (Airflow's rules, see pyproject.toml), ruff
 # format --check, mypy, and scripts/check_dist.py (build the sdist and the wheel, twine check, their files,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 ERRORS_DOC = "https://developers.asana.com/docs/errors"
 
@@ -59,6 +59,14 @@ class AsanaTransportError(AsanaAPIError):
 
 class AsanaExportFailedError(AsanaAPIError):
     """Asana reports the organization export in state ``error``."""
+
+
+class AsanaExportTimeoutError(AirflowFailException):
+    """
+    The export was still running when the task's ``timeout`` passed; the task fails without retries.
+
+    The export itself goes on in Asana: clearing the task re-attaches to it.
+    """
 
 
 class AsanaDownloadError(AirflowException):

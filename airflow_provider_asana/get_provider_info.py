@@ -9,6 +9,8 @@ from airflow_provider_asana.connection import form_fields, form_placeholders
 
 _MODULE = "airflow_provider_asana"
 _INTEGRATION = "Asana"
+#: The lake tables' format (``transfers.organization_export_to_delta_tables``); no Airflow provider names it.
+_DELTA_LAKE = "Delta Lake"
 
 
 def _modules(integration_kind: str, *modules: str) -> list[dict[str, Any]]:
@@ -33,7 +35,12 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _INTEGRATION,
                 "external-doc-url": "https://developers.asana.com/reference/organization-exports",
                 "tags": ["software"],
-            }
+            },
+            {
+                "integration-name": _DELTA_LAKE,
+                "external-doc-url": "https://delta.io/",
+                "tags": ["software"],
+            },
         ],
         "hooks": _modules("hooks", "asana"),
         "operators": _modules("operators", "organization_export"),
@@ -44,7 +51,12 @@ def get_provider_info() -> dict[str, Any]:
                 "source-integration-name": _INTEGRATION,
                 "target-integration-name": "Common IO",
                 "python-module": f"{_MODULE}.transfers.organization_export_to_object_storage",
-            }
+            },
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": _DELTA_LAKE,
+                "python-module": f"{_MODULE}.transfers.organization_export_to_delta_tables",
+            },
         ],
         "connection-types": [
             {

@@ -13,6 +13,11 @@ class OrganizationExportState(str, Enum):
     FINISHED = "finished"
     ERROR = "error"
 
+    def __str__(self) -> str:
+        # As enum.StrEnum (3.11+) does. A plain (str, Enum) formats as "pending" in f-strings on 3.10 but as
+        # "OrganizationExportState.PENDING" from 3.11 on: this gives the value on every Python.
+        return self.value
+
     @classmethod
     def active_states(cls) -> frozenset[OrganizationExportState]:
         return frozenset({cls.PENDING, cls.STARTED})
@@ -35,3 +40,8 @@ def describe_unknown_state(export_gid: str, state: object) -> str:
         return f"Asana organization export {export_gid} was returned without a state."
     known = ", ".join(s.value for s in OrganizationExportState)
     return f"Asana organization export {export_gid} reported an unknown state {state!r} (known: {known})."
+
+
+def describe_still_running(export_gid: str, state: object) -> str:
+    """Describe an export still running when a wait for it reached its deadline."""
+    return f"Asana organization export {export_gid} was still {state!r} at the deadline."

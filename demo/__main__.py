@@ -1,17 +1,22 @@
 """
-``make demo``: run the example Dags for real, against the emulator, and check what landed.
+``make demo``: run the example Dags for real, against the emulator, and check what landed and was loaded.
 
 ``python -m demo`` from the repository root (the demo needs ``example_dags/``, so it is not installed). It
 
 1. wipes ``.demo/`` (git-ignored) and makes a private Airflow there: ``AIRFLOW_HOME=.demo/airflow``,
    SQLite, ``example_dags/`` as the Dags folder, no Airflow examples; ``airflow db migrate``;
-2. starts the emulator (a few MiB export that goes pending -> started -> finished in a few seconds);
-3. runs ``airflow dags test asana_organization_export_to_lake <today>`` with the connection, the lake root
-   (``.demo/lake``) and a 2 s poll interval in the environment, then ``airflow dags test
-   asana_organization_export_report``; each command's full output goes to ``.demo/logs/``;
-4. checks, independently of Airflow: the file exists, its SHA-256 (read back from disk) equals the
-   transfer's XCom and the emulator's, and the per-``__type`` counts recomputed from the file equal the
-   report task's return value (read from the metadata DB).
+2. starts the emulator (a few MiB export that goes pending -> started -> finished in a few seconds; each
+   export created for the organization is the next day of one organization's history);
+3. runs ``airflow dags test asana_organization_export_to_lake <yesterday>`` with the connection, the lake
+   root (``.demo/lake``) and a 2 s poll interval in the environment, then ``airflow dags test
+   asana_organization_export_report`` and ``airflow dags test asana_organization_export_to_tables``;
+4. runs the lake Dag again for today (the organization's next export), then the tables Dag again; each
+   command's full output goes to ``.demo/logs/``;
+5. checks, independently of Airflow: the first file exists, its SHA-256 (read back from disk) equals the
+   transfer's XCom and the emulator's, the per-``__type`` counts recomputed from the file equal the report
+   task's return value (read from the metadata DB); for each export, the tables' rows equal the records
+   recomputed from its file, and the inserted, updated and deleted objects, per table in the load's result
+   and object by object in the change tables, equal the emulator's ground truth.
 
 Exits 0 only if every step and check passed.
 """
@@ -34,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_asana.emulator import AsanaEmulator
-from demo.checks import count_types, sha256_of
+from demo.checks import change_counts, change_rows, count_types, ground_truth, records_per_table, sha256_of
 
 LAKE_DAG_ID = "asana_organization_export_to_lake"
 REPORT_DAG_ID = "asana_organization_export_report"
+TABLES_DAG_ID = "asana_organization_export_to_tables"
 EXPORT_SIZE = 4 << 20
 SECONDS_TO_FINISH = 6.0
 POKE_INTERVAL = "2"
@@ -147,6 +153,19 @@ def return_value(db: Path, dag_id: str, run_id: str, task_id: str) -> Any:
     return json.loads(row[0])
 
 
+def run_dag(dag_id: str, args: Sequence[str], env: dict[str, str], log: Path, db: Path) -> str:
+    """
+    ``airflow dags test <dag_id> <args>``; return the run's id.
+
+    :raises DemoError: the command failed or the run did not succeed.
+    """
+    run_airflow(["dags", "test", dag_id, *args], env, log, echo=True)
+    run_id, state = latest_run(db, dag_id)
+    if state != "success":
+        raise DemoError(f"{dag_id} run {run_id} ended {state}; see {log}")
+    return run_id
+
+
 def demo(repo: Path) -> dict[str, Any]:
     """Run the demo; return what it found. :raises DemoError: on the first failure."""
     demo_dir = repo / ".demo"
@@ -156,16 +175,18 @@ def demo(repo: Path) -> dict[str, Any]:
         folder.mkdir(parents=True)
     env = airflow_env(repo, demo_dir)
     db = demo_dir / "airflow" / "airflow.db"
-    today = datetime.date.today().isoformat()
+    today = datetime.date.today()
+    days = [(today - datetime.timedelta(days=1)).isoformat(), today.isoformat()]
 
-    print(f"[1/4] Airflow home {demo_dir / 'airflow'}: migrating the SQLite metadata DB", flush=True)
+    print(f"[1/7] Airflow home {demo_dir / 'airflow'}: migrating the SQLite metadata DB", flush=True)
     run_airflow(["db", "migrate"], env, logs / "db-migrate.log", echo=False)
 
     print(
-        f"[2/4] Starting the Asana emulator: a {EXPORT_SIZE >> 20} MiB export that finishes "
-        f"{SECONDS_TO_FINISH:g} s after it is created",
+        f"[2/7] Starting the Asana emulator: a {EXPORT_SIZE >> 20} MiB export that finishes "
+        f"{SECONDS_TO_FINISH:g} s after it is created; each export is the organization's next day",
         flush=True,
     )
+    exports: list[dict[str, Any]] = []
     with AsanaEmulator(
         export_size=EXPORT_SIZE,
         polls_to_finish=None,
@@ -175,27 +196,32 @@ def demo(repo: Path) -> dict[str, Any]:
         env["AIRFLOW_CONN_ASANA_DEFAULT"] = emulator.connection_json
         print(f"      API {emulator.api_url}, downloads {emulator.download_base}", flush=True)
 
-        print(f"[3/4] airflow dags test {LAKE_DAG_ID} {today}", flush=True)
-        run_airflow(["dags", "test", LAKE_DAG_ID, today], env, logs / f"{LAKE_DAG_ID}.log", echo=True)
-        lake_run, lake_state = latest_run(db, LAKE_DAG_ID)
-        if lake_state != "success":
-            raise DemoError(
-                f"{LAKE_DAG_ID} run {lake_run} ended {lake_state}; see {logs / f'{LAKE_DAG_ID}.log'}"
-            )
-        landed = return_value(db, LAKE_DAG_ID, lake_run, "land")
-        export_gid = landed["export_gid"]
-        emulator_sha256 = emulator.export_sha256(export_gid)
+        for number, day in enumerate(days, start=1):
+            suffix = "" if number == 1 else f"-{number}"
+            step = 3 if number == 1 else 6
+            print(f"[{step}/7] airflow dags test {LAKE_DAG_ID} {day} (export {number})", flush=True)
+            lake_run = run_dag(LAKE_DAG_ID, [day], env, logs / f"{LAKE_DAG_ID}{suffix}.log", db)
+            landed = return_value(db, LAKE_DAG_ID, lake_run, "land")
+            export_gid = landed["export_gid"]
+            if number == 1:
+                emulator_sha256 = emulator.export_sha256(export_gid)
+                print(f"[4/7] airflow dags test {REPORT_DAG_ID}", flush=True)
+                report_run = run_dag(REPORT_DAG_ID, [], env, logs / f"{REPORT_DAG_ID}.log", db)
+                report = return_value(db, REPORT_DAG_ID, report_run, "count_records")
 
-        print(f"[4/4] airflow dags test {REPORT_DAG_ID}", flush=True)
-        run_airflow(["dags", "test", REPORT_DAG_ID], env, logs / f"{REPORT_DAG_ID}.log", echo=True)
-        report_run, report_state = latest_run(db, REPORT_DAG_ID)
-        if report_state != "success":
-            raise DemoError(
-                f"{REPORT_DAG_ID} run {report_run} ended {report_state}; see {logs / f'{REPORT_DAG_ID}.log'}"
+            print(f"[{step + 1}/7] airflow dags test {TABLES_DAG_ID} (export {number})", flush=True)
+            tables_run = run_dag(TABLES_DAG_ID, [], env, logs / f"{TABLES_DAG_ID}{suffix}.log", db)
+            exports.append(
+                {
+                    "landed": landed,
+                    "loaded": return_value(db, TABLES_DAG_ID, tables_run, "load_tables"),
+                    "truth": ground_truth(emulator.export_changes(export_gid)),
+                    "organization_gid": emulator.organization_gid,
+                }
             )
-        report = return_value(db, REPORT_DAG_ID, report_run, "count_records")
 
-    path = Path(unquote(urlsplit(landed["uri"]).path))
+    landed = exports[0]["landed"]
+    path = uri_to_path(landed["uri"])
     if not path.is_file():
         raise DemoError(f"the transfer reported {landed['uri']} but there is no file at {path}")
     size = path.stat().st_size
@@ -209,16 +235,69 @@ def demo(repo: Path) -> dict[str, Any]:
         "the report's counts equal counts recomputed from the file": report.get("by_type") == counts,
         "the report's total equals the recomputed total": report.get("records") == sum(counts.values()),
     }
+    for number, export in enumerate(exports, start=1):
+        try:
+            checks.update(check_tables(number, export, demo_dir / "lake"))
+        except (OSError, KeyError, ValueError) as e:  # a missing table or a result without its keys
+            raise DemoError(
+                f"checking the lake tables of export {number} failed: {type(e).__name__}: {e}"
+            ) from e
     return {
         "path": path,
         "size": size,
         "sha256": sha256,
         "emulator_sha256": emulator_sha256,
-        "export_gid": export_gid,
+        "export_gid": landed["export_gid"],
         "counts": counts,
+        "exports": exports,
         "checks": checks,
         "logs": logs,
     }
+
+
+def uri_to_path(uri: str) -> Path:
+    """Return the local path of a ``file://`` URI."""
+    return Path(unquote(urlsplit(uri).path))
+
+
+def check_tables(number: int, export: dict[str, Any], lake: Path) -> dict[str, bool]:
+    """Check one export's load against its file and the emulator's ground truth."""
+    landed, loaded, truth = export["landed"], export["loaded"], export["truth"]
+    tables = lake / "asana" / f"organization={export['organization_gid']}" / "tables"
+    changes = {name: (t["inserted"], t["updated"], t["deleted"]) for name, t in loaded["tables"].items()}
+    in_tables = change_rows(tables, loaded["export_gid"], list(loaded["tables"]))
+    return {
+        f"export {number}: the tables Dag loaded the landed export": loaded["export_gid"]
+        == landed["export_gid"]
+        and loaded["source_sha256"] == landed["sha256"]
+        and not loaded["already_loaded"],
+        f"export {number}: rows per table equal the records recomputed from its file": {
+            name: t["rows"] for name, t in loaded["tables"].items()
+        }
+        == records_per_table(uri_to_path(landed["uri"])),
+        f"export {number}: inserted, updated, deleted per table equal the emulator's ground truth": {
+            name: c for name, c in changes.items() if any(c)
+        }
+        == {name: change_counts(objects) for name, objects in truth.items()},
+        f"export {number}: the change tables hold exactly the ground truth's objects": in_tables == truth,
+    }
+
+
+def print_tables(number: int, export: dict[str, Any]) -> None:
+    """Print one export's per-table rows and changes, the ground truth's changes beside them."""
+    loaded, truth = export["loaded"], export["truth"]
+    print(
+        f"Export {number} ({loaded['export_gid']}) in the lake tables, per table (ground truth in brackets):"
+    )
+    width = max(map(len, loaded["tables"]), default=0)
+    print(f"    {'table':<{width}}  {'rows':>8}  {'inserted':>14}  {'updated':>14}  {'deleted':>14}")
+    for name, t in sorted(loaded["tables"].items(), key=lambda kv: (-kv[1]["rows"], kv[0])):
+        expected = change_counts(truth.get(name, {}))
+        cells = [
+            f"{got:>6,} ({want:>5,})"
+            for got, want in zip((t["inserted"], t["updated"], t["deleted"]), expected)
+        ]
+        print(f"    {name:<{width}}  {t['rows']:>8,}  {'  '.join(cells)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind, count in sorted(result["counts"].items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"    {kind:<{width}}  {count:>8,}")
     print(f"    {'total':<{width}}  {sum(result['counts'].values()):>8,}")
+    for number, export in enumerate(result["exports"], start=1):
+        print()
+        print_tables(number, export)
     print()
     for check, ok in result["checks"].items():
         print(f"  [{'ok' if ok else 'FAILED'}] {check}")

@@ -11,7 +11,7 @@ asana_organization_export_on_demand --conf '{"organization_gid": "12000000000000
   export, so runs never collide and nothing is overwritten.
 * **verify_gzip**: decode the whole gzip while it streams, so a corrupt export fails the run.
 
-``create`` starts the export, ``wait`` waits for it on the triggerer (deferrable), ``land`` streams it to
+``create`` starts the export and waits for it on the triggerer (deferrable), ``land`` streams it to
 the destination. The run emits no asset event: the lake Dag's report only follows the lake.
 Uses the ``asana_default`` connection (token in the password). Parsing this file does no I/O.
 """
@@ -24,15 +24,14 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
 from airflow_provider_asana.transfers.organization_export_to_object_storage import (
     AsanaOrganizationExportToObjectStorageOperator,
 )
 
 # [START howto_dag_asana_organization_export_on_demand]
 ASANA_CONN_ID = "asana_default"
-#: Seconds between state checks (the sensor's first poke, then the trigger's polls).
-POKE_INTERVAL = float(os.environ.get("ASANA_EXAMPLE_POKE_INTERVAL", "120"))
+#: Seconds between the trigger's checks of the export's state.
+POLL_INTERVAL = float(os.environ.get("ASANA_EXAMPLE_POKE_INTERVAL", "120"))
 
 
 with DAG(
@@ -73,23 +72,19 @@ with DAG(
         task_id="create",
         organization_gid="{{ params.organization_gid }}",
         asana_conn_id=ASANA_CONN_ID,
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=12),
         retries=2,
         retry_delay=timedelta(minutes=5),
     )
-    wait = AsanaOrganizationExportSensor(
-        task_id="wait",
-        export_gid=create.output,
-        asana_conn_id=ASANA_CONN_ID,
-        deferrable=True,
-        poke_interval=POKE_INTERVAL,
-        timeout=timedelta(hours=12).total_seconds(),
-    )
     land = AsanaOrganizationExportToObjectStorageOperator(
         task_id="land",
-        export_gid=wait.output,
+        export_gid=create.output,
         destination=(
             "{{ params.destination.rstrip('/') }}/organization={{ params.organization_gid }}"
-            "/export={{ ti.xcom_pull(task_ids='wait') }}/organization_export.json.gz"
+            "/export={{ ti.xcom_pull(task_ids='create') }}/organization_export.json.gz"
         ),
         asana_conn_id=ASANA_CONN_ID,
         verify_gzip="{{ params.verify_gzip }}",

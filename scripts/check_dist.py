@@ -28,6 +28,8 @@ import zipfile
 from configparser import ConfigParser
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # build's own dependency on Python 3.10
@@ -109,6 +111,14 @@ def check_wheel(wheel: Path, project: dict, source: Path) -> list[str]:
     return problems
 
 
+def _same_specifiers(found: str | None, declared: str) -> bool:
+    """Build backends may reorder a version range; compare what it allows, not its spelling."""
+    try:
+        return found is not None and SpecifierSet(found) == SpecifierSet(declared)
+    except InvalidSpecifier:
+        return False
+
+
 def check_metadata(metadata: email.message.Message, project: dict) -> list[str]:
     problems = []
     expected = {
@@ -118,6 +128,8 @@ def check_metadata(metadata: email.message.Message, project: dict) -> list[str]:
         "Requires-Python": project["requires-python"],
     }
     for field, value in expected.items():
+        if field == "Requires-Python" and _same_specifiers(metadata[field], value):
+            continue
         if metadata[field] != value:
             problems.append(f"metadata: {field} is {metadata[field]!r}, pyproject.toml says {value!r}")
     classifiers = metadata.get_all("Classifier") or []

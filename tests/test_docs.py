@@ -79,9 +79,9 @@ def test_readme_quick_start_is_a_dag_that_loads(tmp_path: Path):
 
     assert bag.import_errors == {}
     (dag,) = bag.dags.values()
-    assert {t.task_id for t in dag.tasks} == {"create", "wait", "land"}
-    assert dag.get_task("create").downstream_task_ids == {"wait"}
-    assert dag.get_task("wait").downstream_task_ids == {"land"}
+    assert {t.task_id for t in dag.tasks} == {"create", "land"}
+    assert dag.get_task("create").downstream_task_ids == {"land"}
+    assert getattr(dag.get_task("create"), "wait_for_completion", None) is True
 
 
 # -- the checker itself -----------------------------------------------------------------------------------

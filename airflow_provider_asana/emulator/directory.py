@@ -37,7 +37,11 @@ class Workspace:
 ENTERPRISE_ORG = Workspace("1200000000000001", "Emulated Enterprise Org", True, True, ("example.com",))
 BUSINESS_ORG = Workspace("1200000000000002", "Emulated Business Org", True, False, ("example.org",))
 PERSONAL_WORKSPACE = Workspace("1200000000000003", "Personal Projects", False, False)
-WORKSPACES = (ENTERPRISE_ORG, BUSINESS_ORG, PERSONAL_WORKSPACE)
+#: A second exportable organization, for exports of several organizations with one token.
+SECOND_ENTERPRISE_ORG = Workspace(
+    "1200000000000004", "Emulated Enterprise Org Two", True, True, ("example.net",)
+)
+WORKSPACES = (ENTERPRISE_ORG, BUSINESS_ORG, PERSONAL_WORKSPACE, SECOND_ENTERPRISE_ORG)
 USER_GID = "1200000000000042"
 
 

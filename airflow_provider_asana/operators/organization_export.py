@@ -1,19 +1,33 @@
-"""Operator that asks Asana to start an organization export."""
+"""Operator that asks Asana to start an organization export, and optionally waits for it to finish."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, ResumableJobMixin
+from airflow.sdk import BaseOperator, ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_asana.exceptions import AsanaAPIError, AsanaTransportError
+from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportTimeoutError, AsanaTransportError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.retry import RETRYABLE_POST_STATUSES
-from airflow_provider_asana.states import OrganizationExportState, describe_unknown_state
+from airflow_provider_asana.states import (
+    OrganizationExportState,
+    describe_still_running,
+    describe_unknown_state,
+)
+from airflow_provider_asana.triggers.organization_export import (
+    DEFAULT_POLL_INTERVAL,
+    STATE_FIELDS,
+    TIMEOUT,
+    AsanaOrganizationExportTrigger,
+    export_outcome,
+    raise_for_outcome,
+    validate_event,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,7 +41,21 @@ UNKNOWN_TO_ASANA = "unknown"
 
 class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     """
-    Start an Asana organization export and return its gid (the XCom that feeds the sensor and transfer).
+    Start an Asana organization export, optionally wait until it is ``finished``, and return its gid.
+
+    With ``wait_for_completion=True`` one task starts the export and waits for it: with
+    ``deferrable=True`` it defers at once to
+    :class:`~airflow_provider_asana.triggers.organization_export.AsanaOrganizationExportTrigger` (the
+    trigger the sensor waits in) and frees its worker slot; otherwise it polls on the worker. It returns
+    the gid once the export is ``finished``. The wait follows the sensor's rules: an export that ends in
+    ``error`` raises :class:`~airflow_provider_asana.exceptions.AsanaExportFailedError` (a retry starts a
+    new export), a failure to ask Asana raises :class:`~airflow_provider_asana.exceptions.AsanaAPIError`
+    (a retry re-attaches), and an export still running after ``timeout`` seconds raises
+    :class:`~airflow_provider_asana.exceptions.AsanaExportTimeoutError`, which fails the task without
+    retries, as a sensor's timeout does (clearing the task re-attaches to the export and waits again).
+    Resuming from the trigger never asks Asana for another export. With ``wait_for_completion=False``
+    (the default) it returns the gid at once, for
+    :class:`~airflow_provider_asana.sensors.organization_export.AsanaOrganizationExportSensor` to wait.
 
     A retry of this task re-attaches to the export an earlier try started while that export is still
     ``pending`` or ``started`` (or reuses it once ``finished``) instead of starting another: Asana allows
@@ -52,6 +80,13 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
         start another one anyway (logging a warning naming that try) instead of failing. Default False.
     :param durable: Re-attach on retries (default True); False starts a new export on every try and keeps
         no marker.
+    :param wait_for_completion: Wait until the export is ``finished`` before returning (default False,
+        the behaviour before this option: return at once and let a sensor wait).
+    :param deferrable: Wait on the triggerer instead of a worker (with ``wait_for_completion``).
+    :param poll_interval: Seconds (or a timedelta) between state checks while waiting; default 120, the
+        sensor's (Asana suggests polling every few minutes).
+    :param timeout: Seconds (or a timedelta) to wait for the export in one try before failing without
+        retries; default ``[sensors] default_timeout``, the sensor's (7 days).
     """
 
     template_fields: Sequence[str] = ("organization_gid", "asana_conn_id")
@@ -63,12 +98,22 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
         organization_gid: str | None = None,
         asana_conn_id: str = AsanaHook.default_conn_name,
         resubmit_if_in_doubt: bool = False,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: timedelta | float = DEFAULT_POLL_INTERVAL,
+        timeout: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.organization_gid = organization_gid
         self.asana_conn_id = asana_conn_id
         self.resubmit_if_in_doubt = resubmit_if_in_doubt
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = _seconds(self, "poll_interval", poll_interval, positive=True)
+        if timeout is None:
+            timeout = conf.getfloat("sensors", "default_timeout")
+        self.timeout = _seconds(self, "timeout", timeout, positive=False)
 
     @cached_property
     def hook(self) -> AsanaHook:
@@ -161,11 +206,82 @@ class AsanaCreateOrganizationExportOperator(ResumableJobMixin, BaseOperator):
     # task's result (`return self.poll_until_complete(reconnect_to, context)`, Task SDK 1.3), so it returns
     # the gid: the XCom the sensor and the transfer read. test_retry_reattaches_to_the_running_export pins it.
     def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
-        # Waiting is the sensor's job, on the triggerer; this operator only submits (or re-attaches).
-        return str(external_id)
+        """
+        Wait for the export (started or re-attached to) if asked to; return its gid.
+
+        Deferrable, this defers and the task resumes in :meth:`execute_complete`, which asks Asana for no
+        other export. The mixin has stored the gid before this is called, so a retry re-attaches.
+        """
+        export_gid = str(external_id)
+        if not self.wait_for_completion:
+            return export_gid
+        if self.deferrable:
+            self.log.info("Waiting on the triggerer for Asana organization export %s.", export_gid)
+            self.defer(
+                trigger=AsanaOrganizationExportTrigger(
+                    export_gid=export_gid,
+                    asana_conn_id=self.asana_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                ),
+                method_name="execute_complete",
+            )
+        return self._poll(export_gid)
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         return str(external_id)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Resume after the trigger fired: validate its event; return the export gid or raise."""
+        event = validate_event(event, type(self).__name__)
+        if event["status"] == TIMEOUT:
+            raise self._timed_out(event["message"])
+        return self._conclude(event["export_gid"], event["status"], event["message"], event["status_code"])
+
+    def _poll(self, export_gid: str) -> str:
+        """Poll on the worker until the export ends or ``timeout`` passes."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            export = self.hook.get_organization_export(export_gid, opt_fields=STATE_FIELDS)
+            outcome = export_outcome(export_gid, export)
+            if outcome is not None:
+                return self._conclude(export_gid, *outcome)
+            state, remaining = export.get("state"), deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._timed_out(describe_still_running(export_gid, state))
+            pause = min(self.poll_interval, remaining)
+            self.log.info(
+                "Asana organization export %s is %s; next check in %.0f s.", export_gid, state, pause
+            )
+            time.sleep(pause)
+
+    def _conclude(self, export_gid: str, status: str, message: str, status_code: int | None = None) -> str:
+        raise_for_outcome(status, message, status_code)
+        self.log.info(message)
+        return export_gid
+
+    def _timed_out(self, message: str) -> AsanaExportTimeoutError:
+        return AsanaExportTimeoutError(
+            f"{message} This task waited for it up to timeout={self.timeout:g} s and fails without retries, "
+            "as a sensor's timeout does. The export may still finish in Asana: clear this task to re-attach "
+            "to it and wait again (no new export is started), or raise timeout."
+        )
+
+
+def _seconds(task: BaseOperator, name: str, value: Any, *, positive: bool) -> float:
+    """Read a duration argument given in seconds or as a timedelta; raise naming it if it is not one."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not (seconds > 0 if positive else seconds >= 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(
+            f"{type(task).__name__}(task_id={task.task_id!r}): {name} must be seconds {bound} or a "
+            f"timedelta, got {value!r}."
+        )
+    return float(seconds)
 
 
 def _started_nothing(error: BaseException) -> bool:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_asana.tables.errors import TablesRootError
 
@@ -83,14 +83,37 @@ def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None
         ``abfs://...`` or an ``ObjectStoragePath``.
     :param storage_options: delta-rs options that override the ones built from the connection.
     """
+    uri, scheme, conn_id, display = _locate(tables_root)
+    options = _options(scheme, conn_id) if scheme and conn_id else {}
+    options.update(storage_options or {})
+    return TablesRoot(uri, options, display, tables_root)
+
+
+def table_location(tables_root: Any, table: str) -> str:
+    """
+    Return the URI of ``table`` (relative to the root) without a connection id; no connection is looked up.
+
+    ``file:///data/lake/asana/task`` for a local root, ``s3://bucket/prefix/task`` for
+    ``s3://<conn_id>@bucket/prefix``: what names the table outside the loader (Asset events, lineage).
+
+    :param tables_root: as for :func:`resolve_tables_root`.
+    """
+    uri, scheme, _, _ = _locate(tables_root)
+    # A local path as the file URI people write: only what a URI path cannot hold is escaped (a space, ...),
+    # not the "=" of a partition folder (Path.as_uri escapes it).
+    root = "file://" + quote(Path(uri).as_posix(), safe="/!$&'()*+,;=:@~") if scheme is None else uri
+    return f"{root.rstrip('/')}/{table}"
+
+
+def _locate(tables_root: Any) -> tuple[str, str | None, str | None, str]:
+    """Return the root's delta-rs URI, its store's scheme (None: local), connection id and display form."""
     conn_id = getattr(tables_root, "conn_id", None)
     text = str(tables_root)
-    extra = dict(storage_options or {})
     if isinstance(tables_root, Path) or "://" not in text:
-        return TablesRoot(str(Path(text).expanduser().absolute()), extra, text, tables_root)
+        return str(Path(text).expanduser().absolute()), None, None, text
     parts = urlsplit(text)
     if parts.scheme == "file":
-        return TablesRoot(str(Path(parts.path).absolute()), extra, text, tables_root)
+        return str(Path(parts.path).absolute()), None, None, text
     scheme = _SCHEMES.get(parts.scheme)
     if scheme is None:
         raise TablesRootError(
@@ -106,9 +129,7 @@ def resolve_tables_root(tables_root: Any, storage_options: dict[str, str] | None
             f"tables_root {text!r} names no bucket: write {parts.scheme}://<conn_id>@bucket/prefix"
         )
     uri = f"{scheme}://{bucket}{parts.path}".rstrip("/")
-    options = _options(scheme, conn_id) if conn_id else {}
-    options.update(extra)
-    return TablesRoot(uri, options, f"{parts.scheme}://{bucket}{parts.path}", tables_root)
+    return uri, scheme, conn_id, f"{parts.scheme}://{bucket}{parts.path}"
 
 
 def _options(scheme: str, conn_id: str) -> dict[str, str]:

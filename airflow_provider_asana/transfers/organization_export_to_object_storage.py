@@ -15,6 +15,9 @@ from airflow_provider_asana.hooks.asana import EXPORT_FILE_NAME, AsanaHook
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+#: The export's fields the result carries besides its gid.
+EXPORT_IDENTITY_FIELDS = ("created_at", "organization")
+
 
 class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     """
@@ -27,8 +30,9 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
     it), the transfer resumes where it stopped after a dropped connection, and the file appears at
     ``destination`` only once complete and checked: a failed run leaves nothing there, and an object
     already there untouched. Each :class:`~airflow.sdk.Asset` in ``outlets``, or reference to one
-    (``Asset.ref(name=...)``, ``Asset.ref(uri=...)``), gets an event whose extra is
-    ``{"export_gid", "bytes", "sha256", "uri"}`` (``uri`` tells an Asset-scheduled DAG where to read).
+    (``Asset.ref(name=...)``, ``Asset.ref(uri=...)``), gets an event whose extra is the task's result
+    (``uri`` tells an Asset-scheduled DAG where to read, ``created_at`` and ``organization_gid`` what it is:
+    ``AsanaOrganizationExportToDeltaTablesOperator`` takes them).
 
     :param export_gid: The export's gid (templated), e.g. the XCom of
         :class:`~airflow_provider_asana.operators.organization_export.AsanaCreateOrganizationExportOperator`;
@@ -45,7 +49,9 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         rather than land as if it were good, and the decoding runs on its own thread alongside the
         download, so it costs little wall time. Off stores exactly what the server sent, checked only
         against its announced size.
-    :return: ``{"uri", "bytes", "sha256", "export_gid"}`` (never the download URL).
+    :return: ``{"uri", "bytes", "sha256", "export_gid", "created_at", "organization_gid"}``: where the file
+        landed, its size and SHA-256, and the export's gid, creation time (Asana's ISO 8601 text) and
+        organization (never the download URL).
     """
 
     template_fields: Sequence[str] = (
@@ -79,14 +85,21 @@ class AsanaOrganizationExportToObjectStorageOperator(BaseOperator):
         export_gid = validate_gid(self.export_gid, "export_gid")
         destination = Destination(self.destination, overwrite=overwrite, example_name=EXPORT_FILE_NAME)
         hook = AsanaHook(asana_conn_id=self.asana_conn_id)
+        # What the file is, for whoever reads it next; asked before the download, so that a failure here
+        # leaves nothing landed for a retry to trip over.
+        export = hook.get_organization_export(export_gid, opt_fields=EXPORT_IDENTITY_FIELDS)
         source = hook.organization_export_source(export_gid)
         landed = download_file(source, destination, verify_gzip=verify_gzip)
         report_lineage(hook, landed.uri)
-        result = {**landed.as_dict(), "export_gid": export_gid}
-        extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
+        result = {
+            **landed.as_dict(),
+            "export_gid": export_gid,
+            "created_at": export.get("created_at"),
+            "organization_gid": (export.get("organization") or {}).get("gid"),
+        }
         for outlet in self.outlets:
             if isinstance(outlet, (Asset, AssetRef)):
-                context["outlet_events"][outlet].extra = dict(extra)
+                context["outlet_events"][outlet].extra = dict(result)
         return result
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_asana.exceptions import AsanaAPIError
+from airflow_provider_asana.exceptions import AsanaAPIError, AsanaExportFailedError
 from airflow_provider_asana.hooks.asana import AsanaHook
 from airflow_provider_asana.states import (
     OrganizationExportState,
     describe_failed_export,
+    describe_still_running,
     describe_unknown_state,
 )
 
@@ -26,12 +29,16 @@ STATE_FIELDS = ("state", "organization", "organization.name")
 SUCCESS, FAILED, ERROR, TIMEOUT = "success", "failed", "error", "timeout"
 EVENT_STATUSES = (SUCCESS, FAILED, ERROR, TIMEOUT)
 
+#: Seconds between state checks, for the sensor and the operator alike: Asana suggests polling exports
+#: "every few minutes".
+DEFAULT_POLL_INTERVAL = 120.0
+
 
 def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] | None:
     """
     Judge an export's state: ``None`` while it runs, else an event status and its message.
 
-    Shared by the sensor's poke and the trigger, so both modes judge a state the same way.
+    Shared by the sensor's poke, the operator's polling wait and the trigger, so all judge a state alike.
     """
     state = export.get("state")
     if state == OrganizationExportState.FINISHED:
@@ -41,6 +48,47 @@ def export_outcome(export_gid: str, export: dict[str, Any]) -> tuple[str, str] |
     if state not in OrganizationExportState.active_states():
         return ERROR, describe_unknown_state(export_gid, state)
     return None
+
+
+def validate_event(event: Any, resumed: str) -> dict[str, Any]:
+    """
+    Check the event a task resumed with; return it with ``message`` a str and ``status_code`` an int or None.
+
+    :param resumed: The class of the task that resumed, for the message.
+    :raises AirflowException: the event is not one this trigger yields.
+    """
+    if (
+        not isinstance(event, dict)
+        or event.get("status") not in EVENT_STATUSES
+        or not isinstance(event.get("export_gid"), str)
+    ):
+        raise AirflowException(
+            f"{resumed} resumed with an invalid trigger event {event!r}; expected a dict with an export_gid "
+            f"and status {', '.join(map(repr, EVENT_STATUSES))}."
+        )
+    status_code = event.get("status_code")
+    return {
+        **event,
+        "message": str(event.get("message") or ""),
+        "status_code": status_code if isinstance(status_code, int) else None,
+    }
+
+
+def raise_for_outcome(status: str, message: str, status_code: int | None = None) -> None:
+    """
+    Return for a ``finished`` export (``success``); raise for a failed export or a failure to ask Asana.
+
+    ``timeout`` is the caller's to judge (a sensor and an operator end a wait differently).
+
+    :raises AsanaExportFailedError: the export itself ended in ``error``.
+    :raises AsanaAPIError: Asana could not be asked, or answered a state this provider does not know.
+    """
+    if status == FAILED:
+        raise AsanaExportFailedError(message)
+    if status == ERROR:
+        raise AsanaAPIError(message, status_code=status_code)
+    if status != SUCCESS:
+        raise AssertionError(f"unhandled export status {status!r}")
 
 
 class AsanaOrganizationExportTrigger(BaseTrigger):
@@ -64,15 +112,18 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
     :param asana_conn_id: The Airflow connection id (the token is looked up, never serialized).
     :param poll_interval: Seconds between polls.
     :param end_time: Deadline as wall-clock epoch seconds, so a trigger re-created on another triggerer
-        keeps the same deadline.
+        keeps the same deadline; None for none of its own (a sensor started from the triggerer, whose
+        kwargs are fixed when the Dag is parsed, is ended by the task's trigger timeout instead).
     """
 
-    def __init__(self, export_gid: str, asana_conn_id: str, poll_interval: float, end_time: float) -> None:
+    def __init__(
+        self, export_gid: str, asana_conn_id: str, poll_interval: float, end_time: float | None = None
+    ) -> None:
         super().__init__()
         self.export_gid = export_gid
         self.asana_conn_id = asana_conn_id
         self.poll_interval = float(poll_interval)
-        self.end_time = float(end_time)
+        self.end_time = None if end_time is None else float(end_time)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -108,19 +159,14 @@ class AsanaOrganizationExportTrigger(BaseTrigger):
             if outcome is not None:
                 return self._event(*outcome)
             state = export.get("state")
-            remaining = self.end_time - time.time()
+            remaining = math.inf if self.end_time is None else self.end_time - time.time()
             if remaining <= 0:
-                return self._event(
-                    TIMEOUT,
-                    f"Asana organization export {self.export_gid} was still {state!r} at the sensor's deadline.",
-                )
+                return self._event(TIMEOUT, describe_still_running(self.export_gid, state))
+            pause = min(self.poll_interval, remaining)
             self.log.info(
-                "Asana organization export %s is %s; next check in %.0f s.",
-                self.export_gid,
-                state,
-                min(self.poll_interval, remaining),
+                "Asana organization export %s is %s; next check in %.0f s.", self.export_gid, state, pause
             )
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            await asyncio.sleep(pause)
 
     def _event(self, status: str, message: str, *, status_code: int | None = None) -> dict[str, Any]:
         return {

@@ -176,8 +176,8 @@ class EmulatorControl:
         self.control = control
         self.session = requests.Session()
 
-    def _call(self, method: str, name: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.control}/{name}", json=body, timeout=30)
+    def _call(self, method: str, name: str, body: Any = None, *, timeout: float = 30) -> Any:
+        response = self.session.request(method, f"{self.control}/{name}", json=body, timeout=timeout)
         if response.status_code != 200:
             raise StackError(
                 f"emulator {method} /_emulator/{name} answered {response.status_code}: {response.text}"
@@ -201,7 +201,9 @@ class EmulatorControl:
         self._call("DELETE", "faults")
 
     def set_export_size(self, size: int) -> None:
-        self._call("PUT", "export_size", {"export_size": size})
+        # The emulator generates the new size's export file before it answers: tens of seconds for a realistic
+        # 48 MiB export on a loaded 2-core machine, so more than the other control calls' 30 s.
+        self._call("PUT", "export_size", {"export_size": size}, timeout=900)
 
     def stream_export(self, gid: str) -> Iterator[bytes]:
         """The export's bytes as the emulator serves them: a fresh download URL from the API, then a bare GET."""

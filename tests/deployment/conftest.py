@@ -16,9 +16,12 @@ import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 pytest.register_assert_rewrite("tests.deployment.context", "tests.deployment.api")
 
@@ -44,7 +47,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--hide-scrollbars",
 ]  # fmt: skip
-VIEWPORT = {"width": 1280, "height": 1240}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 1240}
 
 STACK = pytest.StashKey[Stack]()
 MEMORY = pytest.StashKey[str]()
@@ -135,7 +138,7 @@ def lake_daily_run_done(deployment: Context) -> None:
 @pytest.fixture
 def sweep_material(deployment: Context) -> None:
     """
-    What the security sweep needs to prove something: a trigger row captured while a sensor was deferred
+    What the security sweep needs to prove something: a trigger row captured while a task was deferred
     and at least :data:`MIN_TASK_LOGS` task logs. After the other scenarios there is; run alone (``-k``),
     this makes on-demand runs until there is.
     """
@@ -184,8 +187,9 @@ def page(deployment: Context, request: pytest.FixtureRequest) -> Iterator[Any]:
         )  # fmt: skip
         try:
             browser.set_default_timeout(60_000)
-            login = {"name": "_token", "value": deployment.api.token, "url": deployment.airflow.base_url}
-            browser.add_cookies([login])
+            browser.add_cookies(
+                [{"name": "_token", "value": deployment.api.token, "url": deployment.airflow.base_url}]
+            )
             page = browser.pages[0] if browser.pages else browser.new_page()
             yield page
             call = request.node.stash.get(REPORTS, {}).get("call")

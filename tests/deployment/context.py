@@ -52,7 +52,7 @@ class Context:
     emu: EmulatorControl
     lake: Lake
     organization_gid: str
-    #: Trigger rows and deferred task instances captured while sensors were deferred (for the security sweep).
+    #: Trigger rows and deferred task instances captured while tasks were deferred (for the security sweep).
     deferrals: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: Every run this test made: (dag_id, run_id).
     runs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
@@ -87,8 +87,9 @@ class Context:
         return self.api.wait_run(dag_id, run_id, timeout=timeout, procs=self.running_procs())
 
     def wait_deferred(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """Wait until ``create`` (which starts the export and waits for it on the triggerer) is deferred."""
         ti = self.api.wait_task_state(
-            dag_id, run_id, "wait", ["deferred"], timeout=120, procs=self.running_procs()
+            dag_id, run_id, "create", ["deferred"], timeout=120, procs=self.running_procs()
         )
         self.capture_deferral(run_id)
         return ti
@@ -127,6 +128,16 @@ class Context:
             return False
 
         wait_for(what, answered, timeout=120, procs=self.running_procs())
+
+    def created_export(self, since: float) -> str:
+        """
+        The gid of the one export created since ``since``, from the emulator.
+
+        ``create`` pushes its XCom only once it has waited for the export, so a deferred run has none yet.
+        """
+        gids = [gid for gid, e in self.emu.exports().items() if parse_time(e["created_at"]) >= since]
+        assert len(gids) == 1, f"{len(gids)} exports created since {since}: {gids}"
+        return gids[0]
 
     def creates(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
         return [r for r in self.api_requests(since, until, method="POST") if r["path"] == EXPORTS_PATH]

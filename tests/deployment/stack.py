@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 POKE_INTERVAL = "2"
 #: The emulator's download URLs live this long: short, so that a stalled transfer outlives its URL.
 URL_TTL = 5
-#: The emulator finishes an export on its Nth GET: the sensor's first poke (GET 1) never sees it
-#: finished, so the sensor always defers, and the trigger's polls (every POKE_INTERVAL s) finish it.
+#: The emulator finishes an export on its Nth GET: ``create`` defers right after starting it, and the
+#: trigger's polls (every POKE_INTERVAL s) see it pending/started N - 1 times, time to kill the triggerer.
 POLLS_TO_FINISH = 6
 #: What a cluster policy caps the example Dags' retry_delay to (they say 2 and 5 minutes).
 RETRY_DELAY_SECONDS = 10

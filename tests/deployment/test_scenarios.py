@@ -117,36 +117,36 @@ def test_scenario_1a_happy_path_local_executor(deployment: Context, report_dag_u
         deployment.api.set_paused(LAKE_DAG, True)  # no further @daily run may start while faults are injected
 
 
-# -- 2. triggerer SIGKILLed while the sensor is deferred ---------------------------------------------------
+# -- 2. triggerer SIGKILLed while create is deferred ------------------------------------------------------
 
 
 def test_scenario_2_triggerer_killed_while_deferred(deployment: Context, detail: Detail) -> None:
     ctx, stack, api = deployment, deployment.stack, deployment.api
     run_id, started = ctx.trigger_on_demand(f"s3://{AWS_CONN_ID}@{BUCKET}/triggerer-kill")
     ctx.wait_deferred(ON_DEMAND_DAG, run_id)
-    gid = str(api.xcom(ON_DEMAND_DAG, run_id, "create"))
+    gid = ctx.created_export(started)
     poll_path = f"{EXPORTS_PATH}/{gid}"
-    # Kill it while it runs the trigger: once the trigger's first poll (the sensor's poke was GET 1) is in.
+    # Kill it while it runs the trigger: once the trigger's first poll (create defers without one) is in.
     wait_for("the triggerer's first poll of the export",
-             lambda: len(ctx.api_requests(started, method="GET", path=poll_path)) >= 2, timeout=60, interval=0.2,
+             lambda: len(ctx.api_requests(started, method="GET", path=poll_path)) >= 1, timeout=60, interval=0.2,
              procs=ctx.running_procs())  # fmt: skip
-    polls_before = len(ctx.api_requests(started, method="GET", path=poll_path)) - 1
+    polls_before = len(ctx.api_requests(started, method="GET", path=poll_path))
     state_at_kill = ctx.emu.exports()[gid]["state"]
     old = stack.components["triggerer"]
     killed = old.kill_tree()
     killed_at = time.time()
-    logger.info("SIGKILLed the triggerer's process tree %s while 'wait' was deferred (export %s %s)", killed, gid,
+    logger.info("SIGKILLed the triggerer's process tree %s while 'create' was deferred (export %s %s)", killed, gid,
                 state_at_kill)  # fmt: skip
     time.sleep(4)
-    ti = api.task_instances(ON_DEMAND_DAG, run_id)["wait"]
-    assert ti["state"] == "deferred", f"with the triggerer dead, 'wait' is {ti['state']}, expected deferred"
+    ti = api.task_instances(ON_DEMAND_DAG, run_id)["create"]
+    assert ti["state"] == "deferred", f"with the triggerer dead, 'create' is {ti['state']}, expected deferred"
     polls_while_dead = [r for r in ctx.api_requests(killed_at + 0.5, method="GET") if gid in r["path"]]
     restarted_at = time.time()
     stack.components["triggerer"] = old.restarted()
     run = ctx.wait_run(ON_DEMAND_DAG, run_id)
     assert run["state"] == "success", f"run {run_id} ended {run['state']} after the triggerer restart"
-    tries = api.tries(ON_DEMAND_DAG, run_id, "wait")
-    assert len(tries) == 1, f"'wait' needed {len(tries)} tries; the deferral should survive the restart"
+    tries = api.tries(ON_DEMAND_DAG, run_id, "create")
+    assert len(tries) == 1, f"'create' needed {len(tries)} tries; the deferral should survive the restart"
     polls_after = [r for r in ctx.api_requests(restarted_at, method="GET") if r["path"] == poll_path]
     assert polls_after, "no poll of the export after the triggerer restart: who finished the wait?"
     creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
@@ -242,13 +242,13 @@ def test_scenario_3_worker_killed_mid_transfer(deployment: Context, detail: Deta
 
 
 def test_scenario_4a_rate_limits_and_5xx(deployment: Context, detail: Detail) -> None:
-    """429 on the create call, then a 429 storm and 5xx bursts while the sensor waits on the triggerer."""
+    """429 on the create call, then a 429 storm and 5xx bursts while create waits on the triggerer."""
     ctx, api, emu = deployment, deployment.api, deployment.emu
     emu.set_faults(rate_limit=2, rate_limit_methods="POST", rate_limit_retry_after=1)
     try:
         run_id, started = ctx.trigger_on_demand(f"s3://{AWS_CONN_ID}@{BUCKET}/rate-limits")
         ctx.wait_deferred(ON_DEMAND_DAG, run_id)
-        gid = str(api.xcom(ON_DEMAND_DAG, run_id, "create"))
+        gid = ctx.created_export(started)
         poll_path = f"{EXPORTS_PATH}/{gid}"
         # Each burst fits one request's retry budget (max_attempts 6: five failures, then an answer); the
         # second is armed only once the trigger got its answer to the first.
@@ -275,11 +275,11 @@ def test_scenario_4a_rate_limits_and_5xx(deployment: Context, detail: Detail) ->
     times = [r["time"] for r in polls if r["status"] == 429]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert all(g >= 0.9 for g in gaps), f"Retry-After: 1 not honoured between 429s: gaps {gaps}"
-    wait_end = parse_time(api.task_instances(ON_DEMAND_DAG, run_id)["wait"]["end_date"])
+    wait_end = parse_time(api.task_instances(ON_DEMAND_DAG, run_id)["create"]["end_date"])
     faulted = [r for r in polls if r["status"] != 200]
     assert all(r["time"] < wait_end for r in faulted), "some faults were met after the wait ended"
-    tries = api.tries(ON_DEMAND_DAG, run_id, "wait")
-    assert len(tries) == 1, f"'wait' needed {len(tries)} tries"
+    tries = api.tries(ON_DEMAND_DAG, run_id, "create")
+    assert len(tries) == 1, f"'create' needed {len(tries)} tries"
     landed = ctx.check_landed(api.xcom(ON_DEMAND_DAG, run_id, "land"))
     detail(
         f"create 429,429,201 (1 export); during the deferred wait {dict(statuses)} absorbed by the trigger's "
@@ -319,6 +319,7 @@ def test_scenario_4b_download_url_expiry(deployment: Context, detail: Detail) ->
 
 
 def test_scenario_4c_export_error(deployment: Context, detail: Detail) -> None:
+    """Every export ends in error: each of create's 3 tries starts a new one; the run fails, nothing lands."""
     ctx, api, emu, lake = deployment, deployment.api, deployment.emu, deployment.lake
     prefix = "export-error/"
     emu.set_faults(export_state="error")
@@ -329,23 +330,28 @@ def test_scenario_4c_export_error(deployment: Context, detail: Detail) -> None:
         emu.clear_faults()
     assert run["state"] == "failed", f"run {run_id} ended {run['state']}, expected failed"
     states = {t: ti["state"] for t, ti in api.task_instances(ON_DEMAND_DAG, run_id).items()}
-    assert states == {"create": "success", "wait": "failed", "land": "upstream_failed"}, (
-        f"task states {states}"
-    )
-    gid = str(api.xcom(ON_DEMAND_DAG, run_id, "create"))
-    assert ctx.emu.exports()[gid]["state"] == "error", f"export {gid} is {ctx.emu.exports()[gid]['state']}"
-    log = api.task_log(ON_DEMAND_DAG, run_id, "wait", 1)
-    assert gid in log, "the sensor's log does not name the export"
-    assert "error" in log, "the sensor's log does not name the export's error state"
+    assert states == {"create": "failed", "land": "upstream_failed"}, f"task states {states}"
+    tries = api.tries(ON_DEMAND_DAG, run_id, "create")
+    assert len(tries) == 3, f"'create' ran {len(tries)} time(s); expected 3 (retries=2)"
+    exports = {gid: e for gid, e in ctx.emu.exports().items() if parse_time(e["created_at"]) >= started}
+    assert len(exports) == 3, f"{len(exports)} exports created, expected one per try: {sorted(exports)}"
+    assert all(e["state"] == "error" for e in exports.values()), f"export states {exports}"
+    creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
+    assert len(creates) == 3, f"{len(creates)} export creations (POSTs), expected one per try"
+    first = min(exports, key=int)
+    log = api.task_log(ON_DEMAND_DAG, run_id, "create", 1)
+    assert first in log, "the first try's log does not name its export"
+    assert "error" in log, "the first try's log does not name the export's error state"
     objects = lake.objects(prefix)
     uploads = lake.multipart_uploads(prefix)
     assert not objects, f"something reached S3: objects {objects}"
     assert not uploads, f"something reached S3: uploads {uploads}"
-    assert not ctx.downloads(gid), "the export's file was downloaded although it ended in error"
-    creates = ctx.creates(started, parse_time(run["end_date"]) + 1)
-    assert len(creates) == 1, f"{len(creates)} exports created, expected 1"
+    assert not any(ctx.downloads(gid) for gid in exports), (
+        "an export's file was downloaded although it failed"
+    )
     detail(
-        "export ended in error: wait failed, land upstream_failed, run failed; nothing under the prefix in S3"
+        "every export ended in error: create's 3 tries each started one and failed, land upstream_failed, "
+        "run failed; nothing under the prefix in S3"
     )
 
 
@@ -479,7 +485,7 @@ def test_scenario_1b_happy_path_celery_executor(deployment: Context, report_dag_
         text = worker.log_path.read_text(errors="replace")
         ran[worker.name] = sorted(
             t
-            for t in ("create", "wait", "land", "count_records")
+            for t in ("create", "land", "count_records")
             if f"task_id='{t}'" in text or f"'task_id': '{t}'" in text or f"task_id={t}" in text
         )
     used = [name for name, tasks in ran.items() if tasks]
@@ -532,7 +538,7 @@ def test_scenario_5_security_sweep(deployment: Context, sweep_material: None, de
         assert required in tables_with_rows, f"table {required} is empty: the sweep would prove nothing"
     # Encrypted columns, decrypted: trigger kwargs captured while deferred, and the connection itself.
     fernet = Fernet(ctx.airflow.fernet_key.encode())
-    assert ctx.deferrals, "no trigger row was captured while a sensor was deferred"
+    assert ctx.deferrals, "no trigger row was captured while a task was deferred"
     for row in ctx.deferrals:
         kwargs = row["kwargs"]
         plain = kwargs if kwargs.startswith("{") else fernet.decrypt(kwargs.encode()).decode()

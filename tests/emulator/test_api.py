@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from airflow_provider_asana.emulator.directory import SECOND_ENTERPRISE_ORG
 from airflow_provider_asana.emulator.errors import ERRORS_HELP
 
 from tests.emulator.helpers import FULL_FIELDS, Api
@@ -275,6 +276,7 @@ def test_workspaces_without_limit_lists_all_compactly(api: Api) -> None:
         api.emulator.organization_gid,
         api.emulator.non_enterprise_organization_gid,
         api.emulator.workspace_gid,
+        SECOND_ENTERPRISE_ORG.gid,
     ]
     assert all(set(w) == {"gid", "resource_type", "name"} for w in body["data"])
     assert "next_page" not in body
@@ -283,7 +285,7 @@ def test_workspaces_without_limit_lists_all_compactly(api: Api) -> None:
 def test_workspaces_opt_fields(api: Api) -> None:
     data = api.get("/workspaces", params={"opt_fields": "is_organization,email_domains"}).json()["data"]
 
-    assert [w["is_organization"] for w in data] == [True, True, False]
+    assert [w["is_organization"] for w in data] == [True, True, False, True]
     assert set(data[0]) == {"gid", "resource_type", "is_organization", "email_domains"}
 
 
@@ -304,8 +306,8 @@ def test_workspaces_pagination_follows_next_page(api: Api, limit: int) -> None:
         body = api.session.get(next_page["uri"], timeout=10).json()
         pages += 1
 
-    assert len(seen) == len(set(seen)) == 3
-    assert pages == -(-3 // limit)
+    assert len(seen) == len(set(seen)) == 4
+    assert pages == -(-4 // limit)
 
 
 def test_workspaces_last_page_has_null_next_page(api: Api) -> None:

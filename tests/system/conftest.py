@@ -13,10 +13,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 # The demo's own file checks: sha256 streamed in 1 MiB blocks, records per __type streamed through gzip.
 from demo.checks import count_types, sha256_of  # noqa: F401
@@ -26,7 +29,9 @@ EXAMPLE_DAGS = REPO / "example_dags"
 LAKE_DAG_ID = "asana_organization_export_to_lake"
 REPORT_DAG_ID = "asana_organization_export_report"
 ON_DEMAND_DAG_ID = "asana_organization_export_on_demand"
-DAG_IDS = (LAKE_DAG_ID, REPORT_DAG_ID, ON_DEMAND_DAG_ID)
+FAN_OUT_DAG_ID = "asana_organization_exports_fan_out"
+TABLES_DAG_ID = "asana_organization_export_to_tables"
+DAG_IDS = (LAKE_DAG_ID, REPORT_DAG_ID, ON_DEMAND_DAG_ID, FAN_OUT_DAG_ID, TABLES_DAG_ID)
 #: Seconds between export state checks in the example Dags (module constant read at parse time).
 POKE_INTERVAL = "1"
 
@@ -159,3 +164,17 @@ def task_states(dag_id: str, run_id: str) -> dict[str, str]:
             )
         ).all()
     return {task_id: str(getattr(state, "value", state)) for task_id, state in rows}
+
+
+def deferred_export_gids(since: datetime) -> set[str | None]:
+    """Export gids of the AsanaOrganizationExportTriggers that deferrals wrote to the trigger table since then."""
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return {
+            t.kwargs.get("export_gid")
+            for t in session.scalars(select(Trigger).where(Trigger.created_date >= since))
+            if t.classpath.endswith(".AsanaOrganizationExportTrigger")
+        }

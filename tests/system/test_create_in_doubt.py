@@ -63,7 +63,7 @@ def _run_create(dag, run_id: str, *, clear: bool) -> tuple[str, int]:
         ti = create_ti(session)
         try_number = ti.try_number
         with contextlib.suppress(Exception):  # a failed try is recorded on the task instance, checked below
-            _run_task(ti=ti, task=dag.task_dict["create"])
+            _run_task(ti=ti, task=dag.task_dict["create"], run_triggerer=True)  # it waits deferred
     with create_session() as session:
         return create_ti(session).state, try_number
 

@@ -13,6 +13,7 @@ from tests.system.conftest import (
     REPORT_DAG_ID,
     asset_events,
     count_types,
+    deferred_export_gids,
     sha256_of,
     task_states,
     uri_to_path,
@@ -39,20 +40,6 @@ def _rendered(dag_id: str, run_id: str, task_id: str) -> dict:
     return rendered
 
 
-def _deferred_export_gids(since: datetime) -> set[str | None]:
-    """Export gids of the AsanaOrganizationExportTriggers deferrals wrote to the trigger table since ``since``."""
-    from airflow.models.trigger import Trigger
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        return {
-            t.kwargs.get("export_gid")
-            for t in session.scalars(select(Trigger).where(Trigger.created_date >= since))
-            if t.classpath.endswith(".AsanaOrganizationExportTrigger")
-        }
-
-
 def test_lake_dag_lands_the_export_and_the_report_counts_it(
     example_dags, asana_emulator, emulator_conn, lake_root, monkeypatch
 ):
@@ -67,7 +54,6 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     gid = xcom(LAKE_DAG_ID, run.run_id, "create")
     assert gid in emu.exports
     assert emu.exports[gid]["state"] == "finished"
-    assert xcom(LAKE_DAG_ID, run.run_id, "wait") == gid
     landed = xcom(LAKE_DAG_ID, run.run_id, "land")
     partition = lake_root / "asana" / f"organization={emu.organization_gid}" / "date=2026-01-15"
     expected = partition / "organization_export.json.gz"
@@ -76,9 +62,16 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
     assert sha256_of(expected) == emu.export_sha256(gid) == landed["sha256"]
     assert expected.stat().st_size == landed["bytes"] == emu.exports[gid]["size"]
     assert _rendered(LAKE_DAG_ID, run.run_id, "create")["organization_gid"] == emu.organization_gid
-    # The sensor's poke saw it unfinished and deferred; the trigger's poll saw it finish.
-    assert emu.exports[gid]["polls"] >= 2
-    assert gid in _deferred_export_gids(since=started)
+    # create deferred at once, without a check on the worker: the state checks were the trigger's two
+    # (pending, then finished: the emulator's polls_to_finish); land then asked what the export is (its
+    # created_at and organization, once) and for the download URL.
+    gets = [r.query["opt_fields"][0] for r in emu.requests if r.method == "GET" and r.path.endswith(gid)]
+    checks = [
+        fields for fields in gets if "download_url" not in fields and fields != "created_at,organization"
+    ]
+    assert len(checks) == 2
+    assert gets.count("created_at,organization") == 1
+    assert deferred_export_gids(since=started) == {gid}
     # One export started; the download carried no Asana token.
     assert sum(r.method == "POST" for r in emu.requests) == 1
     downloads = [r for r in emu.requests if r.host == "download"]
@@ -95,6 +88,8 @@ def test_lake_dag_lands_the_export_and_the_report_counts_it(
                 "bytes": landed["bytes"],
                 "sha256": landed["sha256"],
                 "uri": landed["uri"],
+                "created_at": emu.exports[gid]["created_at"],
+                "organization_gid": emu.organization_gid,
             },
         }
     ]
@@ -176,11 +171,7 @@ def test_on_demand_verify_gzip_param_reaches_the_transfer(
     )  # verify_gzip defaults to True
 
     assert checked.state == "failed"
-    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {
-        "create": SUCCESS,
-        "wait": SUCCESS,
-        "land": "failed",
-    }
+    assert task_states(ON_DEMAND_DAG_ID, checked.run_id) == {"create": SUCCESS, "land": "failed"}
     assert not any(p.is_file() for p in (tmp_path / "checked").rglob("*"))
 
     unchecked = dag.test(

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.system.conftest import DAG_IDS, EXAMPLE_DAGS, LAKE_DAG_ID, ON_DEMAND_DAG_ID, REPORT_DAG_ID
+from tests.system.conftest import (
+    DAG_IDS,
+    EXAMPLE_DAGS,
+    LAKE_DAG_ID,
+    ON_DEMAND_DAG_ID,
+    REPORT_DAG_ID,
+    TABLES_DAG_ID,
+)
 
 DAG_FILES = sorted(EXAMPLE_DAGS.glob("*.py"))
 ASSET_NAME = "asana_organization_export"
@@ -33,11 +40,19 @@ def test_dagbag_has_the_example_dags_and_no_import_errors(system_env):
         assert "asana" in dag.tags
 
 
+def _assert_waits_in_one_task(create) -> None:
+    """The one-task form: create starts the export and waits for it on the triggerer."""
+    assert create.wait_for_completion is True
+    assert create.deferrable is True
+    assert create.poll_interval == 1.0  # ASANA_EXAMPLE_POKE_INTERVAL from the system-test environment
+    assert create.timeout == timedelta(hours=12).total_seconds()
+    assert create.retries >= 1
+
+
 def test_lake_dag_tasks_and_wiring(example_dags):
     from airflow.sdk import Asset
 
     from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-    from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
     from airflow_provider_asana.transfers.organization_export_to_object_storage import (
         AsanaOrganizationExportToObjectStorageOperator,
     )
@@ -46,29 +61,24 @@ def test_lake_dag_tasks_and_wiring(example_dags):
     assert dag.catchup is False
     assert dag.start_date is not None
     assert dag.schedule == "@daily"
-    create, wait, land = (dag.get_task(t) for t in ("create", "wait", "land"))
-    assert {t.task_id for t in dag.tasks} == {"create", "wait", "land"}
+    create, land = (dag.get_task(t) for t in ("create", "land"))
+    assert {t.task_id for t in dag.tasks} == {"create", "land"}
     assert type(create) is AsanaCreateOrganizationExportOperator
-    assert type(wait) is AsanaOrganizationExportSensor
     assert type(land) is AsanaOrganizationExportToObjectStorageOperator
-    assert create.downstream_task_ids == {"wait"}
-    assert wait.downstream_task_ids == {"land"}
+    assert create.downstream_task_ids == {"land"}
+    _assert_waits_in_one_task(create)
 
     # Everything that needs the outside world is a template, rendered at run time.
     assert "var.value.get('asana_organization_gid'" in create.organization_gid
     assert "extra_dejson" in create.organization_gid
     assert "{{ ds }}" in land.destination
     assert "asana_lake_root" in land.destination
-    assert wait.deferrable is True
-    assert wait.poke_interval == 1.0  # ASANA_EXAMPLE_POKE_INTERVAL from the system-test environment
-    assert wait.timeout == timedelta(hours=12).total_seconds()
     assert land.overwrite is True
     assert land.verify_gzip is True
     assert land.retries >= 1
 
     assert land.outlets == [Asset(name=ASSET_NAME, uri="x-asana://organization-export")]
     assert create.outlets == []
-    assert wait.outlets == []
 
 
 @pytest.mark.parametrize(
@@ -164,9 +174,73 @@ def test_report_task_reads_the_newest_triggering_event(example_dags, tmp_path):
     assert result == {"uri": landed.as_uri(), "records": 3, "by_type": {"Story": 1, "Task": 2}}
 
 
+def test_tables_dag_is_scheduled_on_the_lake_asset_and_loads_one_export_at_a_time(example_dags):
+    from airflow.sdk import AssetAlias
+
+    from airflow_provider_asana.transfers.organization_export_to_delta_tables import (
+        AsanaOrganizationExportToDeltaTablesOperator,
+    )
+
+    lake_asset = example_dags[LAKE_DAG_ID].get_task("land").outlets[0]
+    dag = example_dags[TABLES_DAG_ID]
+
+    assert dag.schedule == [lake_asset]
+    assert dag.max_active_runs == 1  # two loads must not run on one tables root at once
+    landed, load = dag.get_task("landed"), dag.get_task("load_tables")
+    assert {t.task_id for t in dag.tasks} == {"landed", "load_tables"}
+    assert landed.downstream_task_ids == {"load_tables"}
+    assert landed.inlets == [lake_asset]
+    assert landed.multiple_outputs is True
+    assert type(load) is AsanaOrganizationExportToDeltaTablesOperator
+    assert load.outlets == [AssetAlias(name="asana_organization_tables")]
+    assert "asana_lake_root" in load.tables_root
+    assert "key='organization_gid'" in load.tables_root
+    assert load.retries >= 1
+
+
+def _landing_events(tmp_path, **extra):
+    from datetime import datetime, timezone
+
+    from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    def event(uri: str, hour: int) -> AssetEventDagRunReferenceResult:
+        return AssetEventDagRunReferenceResult(
+            asset=AssetReferenceAssetEventDagRun(
+                name=ASSET_NAME, uri="x-asana://organization-export", extra={}
+            ),
+            extra={"uri": uri, **extra},
+            source_task_id="land",
+            source_dag_id=LAKE_DAG_ID,
+            source_run_id=f"scheduled__{hour}",
+            source_map_index=-1,
+            source_aliases=[],
+            timestamp=datetime(2026, 1, 15, hour, tzinfo=timezone.utc),
+        )
+
+    return TriggeringAssetEventsAccessor.build(
+        [event((tmp_path / "older.json.gz").as_uri(), 11), event((tmp_path / "newest.json.gz").as_uri(), 12)]
+    )
+
+
+def test_tables_dag_takes_the_newest_landing_and_refuses_one_without_what_it_needs(example_dags, tmp_path):
+    task = example_dags[TABLES_DAG_ID].get_task("landed")
+    identity = {"export_gid": "1200000000000123", "created_at": "2026-01-15T06:00:00.000Z"}
+
+    complete = _landing_events(tmp_path, **identity, organization_gid="1200000000000001")
+    assert task.python_callable(triggering_asset_events=complete) == {
+        "uri": (tmp_path / "newest.json.gz").as_uri(),
+        **identity,
+        "organization_gid": "1200000000000001",
+    }
+    older_provider = _landing_events(tmp_path, **identity)
+    with pytest.raises(RuntimeError, match="has no organization_gid in its extra"):
+        task.python_callable(triggering_asset_events=older_provider)
+
+
 def test_on_demand_dag_params_and_tasks(example_dags):
     from airflow_provider_asana.operators.organization_export import AsanaCreateOrganizationExportOperator
-    from airflow_provider_asana.sensors.organization_export import AsanaOrganizationExportSensor
     from airflow_provider_asana.transfers.organization_export_to_object_storage import (
         AsanaOrganizationExportToObjectStorageOperator,
     )
@@ -190,17 +264,17 @@ def test_on_demand_dag_params_and_tasks(example_dags):
     assert verify.schema["type"] == "boolean"
     assert verify.value is True
 
-    create, wait, land = (dag.get_task(t) for t in ("create", "wait", "land"))
+    create, land = (dag.get_task(t) for t in ("create", "land"))
+    assert {t.task_id for t in dag.tasks} == {"create", "land"}
     assert type(create) is AsanaCreateOrganizationExportOperator
-    assert type(wait) is AsanaOrganizationExportSensor
-    assert wait.deferrable is True
+    _assert_waits_in_one_task(create)
     assert isinstance(land, AsanaOrganizationExportToObjectStorageOperator)
     assert create.organization_gid == "{{ params.organization_gid }}"
     assert "params.destination" in land.destination
+    assert "xcom_pull(task_ids='create')" in land.destination
     assert land.overwrite is False  # one file per export gid: nothing to overwrite
     assert land.outlets == []  # on-demand exports do not feed the lake's report
-    assert create.downstream_task_ids == {"wait"}
-    assert wait.downstream_task_ids == {"land"}
+    assert create.downstream_task_ids == {"land"}
 
 
 # -- parse-time purity ---------------------------------------------------------------------------------
@@ -303,6 +377,7 @@ def test_parsing_does_no_io_and_no_lookups(path, system_env, asana_emulator, mon
 
     import airflow_provider_asana.operators.organization_export
     import airflow_provider_asana.sensors.organization_export
+    import airflow_provider_asana.transfers.organization_export_to_delta_tables
     import airflow_provider_asana.transfers.organization_export_to_object_storage  # noqa: F401
 
     # A working connection to the emulator: any HTTP call at parse time would show in its request log.
@@ -331,9 +406,8 @@ def test_parsing_survives_a_broken_connection_and_variables(path, system_env, mo
     assert bag.dag_ids
 
 
-def test_poke_interval_defaults_to_asanas_few_minutes(monkeypatch):
+def test_poll_interval_defaults_to_asanas_few_minutes(monkeypatch):
     monkeypatch.delenv("ASANA_EXAMPLE_POKE_INTERVAL", raising=False)
     for path in DAG_FILES:
         module = _import_dag_file(path)
-        if hasattr(module, "POKE_INTERVAL"):
-            assert module.POKE_INTERVAL == 120.0, path.name
+        assert module.POLL_INTERVAL == 120.0, path.name

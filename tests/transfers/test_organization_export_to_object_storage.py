@@ -39,14 +39,19 @@ def test_execute_lands_the_file_returns_the_result_and_fills_asset_events(export
     result = op.execute(context)  # type: ignore[arg-type]
 
     size = dest.stat().st_size
-    assert result == {"uri": str(dest), "bytes": size, "sha256": emu.export_sha256(gid), "export_gid": gid}
-    assert same_bytes(dest, emu.export_file(gid))
-    expected_extra = {
-        "export_gid": gid,
-        "bytes": result["bytes"],
-        "sha256": result["sha256"],
+    expected = {
         "uri": str(dest),
+        "bytes": size,
+        "sha256": emu.export_sha256(gid),
+        "export_gid": gid,
+        "created_at": emu.exports[gid]["created_at"],
+        "organization_gid": emu.organization_gid,
     }
+    assert result == expected
+    assert same_bytes(dest, emu.export_file(gid))
+    first = min(emu.requests, key=lambda r: r.time)  # the export's identity, asked before downloading
+    assert (first.host, first.query.get("opt_fields")) == ("api", ["created_at,organization"])
+    expected_extra = expected
     assert context["outlet_events"][raw].extra == expected_extra
     assert context["outlet_events"][clean].extra == expected_extra
     assert len(context["outlet_events"]) == 2  # the alias got no event
@@ -97,7 +102,7 @@ def test_asset_references_get_the_same_event_extra_as_assets(export, tmp_path, m
 
     result = op.execute(context)  # type: ignore[arg-type]
 
-    expected_extra = {key: result[key] for key in ("export_gid", "bytes", "sha256", "uri")}
+    expected_extra = result
     assert len(lookups.asked) == 2  # both references were resolved
     for asset in (by_name, by_uri, plain):
         assert context["outlet_events"][asset].extra == expected_extra

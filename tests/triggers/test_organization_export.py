@@ -248,3 +248,21 @@ async def test_event_loop_stays_responsive_on_a_slow_asana(asana_emulator, emula
     assert time.monotonic() - started >= 0.4  # a poll, 0.4 s slow
     # A sync call would stall the loop for the whole 0.4 s; the margin is for a loaded CI machine.
     assert max(gaps) < 0.2, f"the event loop stalled for {max(gaps):.3f} s"
+
+
+@pytest.mark.asyncio
+async def test_without_end_time_it_waits_until_the_task_times_it_out(asana_emulator_factory, monkeypatch):
+    """A sensor started from the triggerer has no deadline of its own: Airflow's trigger timeout ends it."""
+    emulator = asana_emulator_factory(polls_to_finish=None, seconds_to_finish=3600)
+    set_asana_connection(
+        monkeypatch,
+        host=emulator.api_url,
+        password=emulator.token,
+        extra={"workspace": emulator.organization_gid},
+    )
+    gid = AsanaHook().create_organization_export()["gid"]
+    trigger = AsanaOrganizationExportTrigger(gid, "asana_default", poll_interval=0.05)
+    assert trigger.serialize()[1]["end_time"] is None
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(_events(trigger), timeout=0.5)
+    assert sum(r.method == "GET" for r in emulator.requests) >= 3  # it kept polling
