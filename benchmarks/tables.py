@@ -44,6 +44,8 @@ FLAT = 0.10
 CHANGES_LIMIT_MIB = 1024
 CHANGED = 0.01
 GB = 10**9
+#: DuckDB's memory limit (its default, 80% of RAM, let it reach 20 GB on the 2 GiB export of a shared machine).
+DUCKDB_MEMORY_LIMIT = "4GB"
 DUCKDB_COPY = (
     "COPY (SELECT * FROM read_json('{source}')) TO '{target}' (FORMAT parquet, PARTITION_BY (__type))"
 )
@@ -140,12 +142,12 @@ def evaluate(
     """
     figures: dict[str, Any] = {}
     goals = []
-    ratios: dict[int, list[float]] = {}
+    rounds: dict[int, int] = {}
     for size in sizes:
         compressed, raw = files[size]
         tag = f"{size // MIB} MiB ({raw / GB:.2f} GB raw)"
         by_side = samples[size]
-        for side in SIDES:
+        for side in (side for side in SIDES if side in by_side):  # a side not run at a size: not measured
             walls = by_side[side]["wall_s"]
             figures[f"{side}_{size // MIB}_wall"] = figure(f"{LABELS[side]}, {tag}: wall time", "s", walls)
             figures[f"{side}_{size // MIB}_per_raw_gb"] = figure(
@@ -161,19 +163,23 @@ def evaluate(
                 figures[f"{side}_{size // MIB}_rss"] = figure(
                     f"{LABELS[side]}, {tag}: peak RSS", "MiB", by_side[side]["peak_rss_mib"], 1
                 )
-        ours, duck, floor = (by_side[s]["wall_s"] for s in ("ours", "duckdb", "zcat"))
-        ratios[size] = [o / d for o, d in zip(ours, duck)]
-        figures[f"ratio_duckdb_{size // MIB}"] = figure(
-            f"ours / DuckDB wall time (same round), {tag}", "x", ratios[size]
-        )
-        figures[f"ratio_zcat_{size // MIB}"] = figure(
-            f"ours / zcat wall time (same round), {tag}", "x", [o / z for o, z in zip(ours, floor)]
-        )
+        ours = by_side["ours"]["wall_s"]
+        rounds[size] = len(ours)
+        for side, label in (("duckdb", "DuckDB"), ("zcat", "zcat")):
+            if side in by_side:
+                figures[f"ratio_{side}_{size // MIB}"] = figure(
+                    f"ours / {label} wall time (same round), {tag}", "x",
+                    [o / other for o, other in zip(ours, by_side[side]["wall_s"])],
+                )  # fmt: skip
     for size in sizes:
+        text = f"load wall time <= {RATIO_GOAL:.1f}x DuckDB's COPY, {size // MIB} MiB export"
+        if f"ratio_duckdb_{size // MIB}" not in figures:
+            goals.append(goal(text, "DuckDB not run at this size", None))
+            continue
         median = figures[f"ratio_duckdb_{size // MIB}"]["median"]
         goals.append(goal(
-            f"load wall time <= {RATIO_GOAL:.1f}x DuckDB's COPY, {size // MIB} MiB export",
-            f"{median:.2f}x (median of {len(ratios[size])}; {figures[f'ratio_duckdb_{size // MIB}']['min']:.2f}-"
+            text,
+            f"{median:.2f}x (median of {rounds[size]}; {figures[f'ratio_duckdb_{size // MIB}']['min']:.2f}-"
             f"{figures[f'ratio_duckdb_{size // MIB}']['max']:.2f}x)",
             median <= RATIO_GOAL,
         ))  # fmt: skip
@@ -211,10 +217,10 @@ def evaluate(
         peak <= CHANGES_LIMIT_MIB,
     ))  # fmt: skip
     parameters = {
-        "export_mib": [s // MIB for s in sizes], "rounds": {str(s // MIB): len(ratios[s]) for s in sizes},
-        "runs": "/".join(str(len(ratios[s])) for s in sizes), "changes_runs": len(changes),
+        "export_mib": [s // MIB for s in sizes], "rounds": {str(s // MIB): rounds[s] for s in sizes},
+        "runs": "/".join(str(rounds[s]) for s in sizes), "changes_runs": len(changes),
         "exports": {str(s // MIB): {"compressed_bytes": files[s][0], "raw_bytes": files[s][1]} for s in sizes},
-        "changes_rows": rows, "duckdb": DUCKDB_COPY, "rss": "VmHWM of the measuring process",
+        "changes_rows": rows, "duckdb": DUCKDB_COPY, "duckdb_memory_limit": DUCKDB_MEMORY_LIMIT, "rss": "VmHWM of the measuring process",
     }  # fmt: skip
     return section(TITLE, parameters, figures, goals)
 
@@ -257,6 +263,7 @@ def child_load(side: str, source: str) -> dict[str, float]:
         started = time.perf_counter()
         connection = duckdb.connect()
         connection.execute("SET enable_progress_bar = false")
+        connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         connection.execute(DUCKDB_COPY.format(source=source.replace("'", "''"), target=target))
         connection.close()
     else:

@@ -107,3 +107,18 @@ def test_smoke_mode_measures_every_side(tmp_path: Path) -> None:
     export = section["parameters"]["exports"]["1"]
     assert export["raw_bytes"] > export["compressed_bytes"] == MIB
     assert figures["changes_s"]["median"] > 0
+
+
+def test_a_side_not_run_at_a_size_is_not_measured_rather_than_judged() -> None:
+    at_2g = samples([80.0], [1.0], [300.0])
+    del at_2g["duckdb"]
+    section = tables.evaluate(
+        [256 * MIB, 2048 * MIB],
+        {256 * MIB: samples([9.0], [10.0], [300.0]), 2048 * MIB: at_2g},
+        {256 * MIB: (256 * MIB, 1_600_000_000), 2048 * MIB: (2048 * MIB, 13_000_000_000)},
+        [changes()],
+    )
+    assert [g["holds"] for g in section["goals"]] == [True, None, True, True, True]
+    assert "duckdb_2048_wall" not in section["figures"]
+    assert "ratio_duckdb_2048" not in section["figures"]
+    assert section["figures"]["ratio_zcat_2048"]["median"] == 80.0
