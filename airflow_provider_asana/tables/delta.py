@@ -8,6 +8,8 @@ files of a load that died before its commit can be found and removed.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ LOAD_ID_KEY = "asana.load_id"
 EXPORT_GID_KEY = "asana.export_gid"
 #: A data file is closed past this size and the next one started.
 FILE_BYTES = 256 << 20
+#: How every data file is written (``pyarrow.parquet.ParquetWriter`` options).
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": False}
 
 
 @dataclass
@@ -70,6 +74,28 @@ class FileWriter:
         if self._sink.tell() >= FILE_BYTES:
             self._close_file()
 
+    def adopt(self, local_path: str, rows: int) -> None:
+        """
+        Make a finished local Parquet file the table's next data file, moved rather than written again.
+
+        :param local_path: a file written with :data:`PARQUET_OPTIONS` and columns the table's schema holds.
+        :param rows: its row count.
+        """
+        self._seq += 1
+        name = f"{self.prefix}-{self._seq:05d}.parquet"
+        target = self.root.path(f"{self.relative}/{name}")
+        size = os.path.getsize(local_path)
+        if self.root.local:
+            self.root_dir_ready()
+            shutil.move(local_path, target)  # a rename when the temp folder is on the same filesystem
+        else:
+            import pyarrow.fs as pafs
+
+            pafs.copy_files(
+                local_path, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs
+            )
+        self._add(name, size, rows)
+
     def close(self) -> DataFiles:
         if self._writer is not None:
             self._close_file()
@@ -90,7 +116,7 @@ class FileWriter:
         self._name = f"{self.prefix}-{self._seq:05d}.parquet"
         self.root_dir_ready()
         self._sink = self.fs.open_output_stream(self.root.path(f"{self.relative}/{self._name}"))
-        self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd", write_statistics=False)
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **PARQUET_OPTIONS)
         return self._writer
 
     def root_dir_ready(self) -> None:
@@ -104,20 +130,23 @@ class FileWriter:
         size = self._sink.tell()
         self._sink.close()
         self._writer = None
+        self._add(self._name, size, self._rows)
+        self._rows = 0
+
+    def _add(self, name: str, size: int, rows: int) -> None:
         from deltalake.transaction import AddAction
 
         self.files.actions.append(
             AddAction(
-                path=self._name,
+                path=name,
                 size=size,
                 partition_values=dict(self.partition_values),
                 modification_time=int(time.time() * 1000),
                 data_change=True,
-                stats=json.dumps({"numRecords": self._rows}),
+                stats=json.dumps({"numRecords": rows}),
             )
         )
-        self.files.rows += self._rows
-        self._rows = 0
+        self.files.rows += rows
 
 
 def open_table(root: TablesRoot, relative: str, version: int | None = None) -> Any | None:
