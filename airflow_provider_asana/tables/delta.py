@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -176,19 +177,33 @@ def table_files(table: Any) -> list[tuple[str, dict[str, str]]]:
 
 def read_rows(fs: Any, path: str, rows: pa.Array, columns: list[str] | None = None) -> pa.Table:
     """Rows ``rows`` (sorted positions) of one Parquet file, reading only the row groups that hold them."""
+    pieces = [data for _, data in read_rows_by_group(fs, path, rows, columns)]
+    if pieces:
+        return pa.concat_tables(pieces)
+    with fs.open_input_file(path) as handle:
+        return pq.ParquetFile(handle).schema_arrow.empty_table()
+
+
+def read_rows_by_group(
+    fs: Any, path: str, rows: pa.Array, columns: list[str] | None = None
+) -> Iterator[tuple[pa.Array, pa.Table]]:
+    """
+    :func:`read_rows` one row group at a time (memory of one group, whatever the file's size).
+
+    Yields ``(mask, data)``: which of ``rows`` the group holds, and those rows.
+    """
     import pyarrow.compute as pc
 
     with fs.open_input_file(path) as handle:
         parquet = pq.ParquetFile(handle)
-        pieces, start = [], 0
+        start = 0
         for group in range(parquet.metadata.num_row_groups):
             size = parquet.metadata.row_group(group).num_rows
             mine = pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + size))
             if pc.any(mine).as_py():
                 data = parquet.read_row_group(group, columns=columns)
-                pieces.append(data.take(pc.subtract(rows.filter(mine), start)))
+                yield mine, data.take(pc.subtract(rows.filter(mine), start))
             start += size
-    return pa.concat_tables(pieces) if pieces else parquet.schema_arrow.empty_table()
 
 
 def arrow_schema(table: Any) -> pa.Schema:

@@ -29,6 +29,7 @@ from airflow_provider_asana.tables.delta import (
     arrow_schema,
     commit,
     read_rows,
+    read_rows_by_group,
     table_files,
 )
 from airflow_provider_asana.tables.errors import LakeTablesError
@@ -164,11 +165,12 @@ class TableLoad:
                         self._write_changes(writers["insert"], tracked)
                 elif changes is not None:
                     labels = upserts.take(index)
-                    if labels is not None:
-                        rows = self._conform_chunk(read_rows(local, file.path, labels.column("row")), mapping)
-                        existed = labels.column("existed")
-                        self._write_changes(writers["insert"], rows.filter(pc.invert(existed)))
-                        self._write_changes(writers["update"], rows.filter(existed))
+                    if labels is not None:  # a row group at a time: flat memory
+                        for mine, raw in read_rows_by_group(local, file.path, labels.column("row")):
+                            rows = self._conform_chunk(raw, mapping)
+                            existed = labels.column("existed").filter(mine)
+                            self._write_changes(writers["insert"], rows.filter(pc.invert(existed)))
+                            self._write_changes(writers["update"], rows.filter(existed))
                 t1 = time.perf_counter()
                 change_seconds += t1 - t0
                 if self._stored_as_final(file, mapping):

@@ -22,7 +22,13 @@ from pyarrow.fs import LocalFileSystem
 
 from airflow_provider_asana.tables import schema as s
 from airflow_provider_asana.tables.changes import RowsByPart, compute_upserts, previous_keys
-from airflow_provider_asana.tables.delta import DataFiles, FileWriter, arrow_schema, commit, read_rows
+from airflow_provider_asana.tables.delta import (
+    DataFiles,
+    FileWriter,
+    arrow_schema,
+    commit,
+    read_rows_by_group,
+)
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import CHANGE_TYPE, RECORD_HASH, changes_table
 from airflow_provider_asana.tables.snapshot import CHANGE_TYPES, TableLoad, TableResult
@@ -119,18 +125,19 @@ class UpsertTableLoad(TableLoad):
                 labels = rows.take(index)
                 if labels is None:
                     continue
-                t0 = time.perf_counter()
-                raw = read_rows(local, file.path, labels.column("row"))
-                data = self._conform_chunk(raw, chunk_mapping)
-                snapshot.write(data)
-                existed = labels.column("existed")
-                for child in self.children.values():
-                    child.stage(raw, existed)
-                t1 = time.perf_counter()
-                self._write_changes(writers["insert"], data.filter(pc.invert(existed)))
-                self._write_changes(writers["update"], data.filter(existed))
-                snapshot_seconds += t1 - t0
-                change_seconds += time.perf_counter() - t1
+                # a row group (one parsed chunk) at a time: memory stays flat whatever the export's size
+                for mine, raw in read_rows_by_group(local, file.path, labels.column("row")):
+                    t0 = time.perf_counter()
+                    data = self._conform_chunk(raw, chunk_mapping)
+                    snapshot.write(data)
+                    existed = labels.column("existed").filter(mine)
+                    for child in self.children.values():
+                        child.stage(raw, existed)
+                    t1 = time.perf_counter()
+                    self._write_changes(writers["insert"], data.filter(pc.invert(existed)))
+                    self._write_changes(writers["update"], data.filter(existed))
+                    snapshot_seconds += t1 - t0
+                    change_seconds += time.perf_counter() - t1
             t0 = time.perf_counter()
             if stored is not None and (upsert.replaced or rewrite_all):
                 self._rewrite_previous(snapshot, upsert.replaced, stored_mapping, rewrite_all)
