@@ -13,12 +13,12 @@ from typing import Any
 
 from benchmarks.workspace import ROOT, WORK, setup_process
 
-BENCHMARKS = ("transfer", "memory", "triggers", "parse", "stores", "incremental")
+BENCHMARKS = ("transfer", "memory", "triggers", "parse", "tables", "stores", "incremental")
 MIB = 1 << 20
 GIB = 1 << 30
 
 #: (full, quick) settings.
-SETTINGS = {
+SETTINGS: dict[str, tuple[Any, Any]] = {
     "transfer_size": (GIB, 64 * MIB),
     "transfer_runs": (5, 1),
     "memory_sizes": ((256 * MIB, 2 * GIB), (16 * MIB, 64 * MIB)),
@@ -29,6 +29,9 @@ SETTINGS = {
     "sync_cap": (20.0, 5.0),
     "trigger_runs": (3, 1),
     "parse_runs": (5, 1),
+    "table_sizes": ((256 * MIB, 2 * GIB), (1 * MIB, 2 * MIB)),
+    "table_runs": (3, 1),
+    "changes_rows": (10_000_000, 100_000),
     "stores_sizes": ((256 * MIB, 2 * GIB), (16 * MIB, 64 * MIB)),
     "stores_runs": (3, 1),
     "incremental_size": (64 * MIB, MIB),
@@ -39,8 +42,8 @@ SETTINGS = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmarks of the Asana provider: transfer, memory, triggers, DAG parse cost, stores, "
-        "incremental loads.",
+        description="Benchmarks of the Asana provider: transfer, memory, triggers, DAG parse cost, lake tables, "
+        "stores, incremental loads.",
     )
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: small exports, few triggers, one run each; writes "
@@ -54,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", type=Path, default=None, help="results file (default: benchmarks/results.json)"
     )
+    parser.add_argument("--table-sizes", default=None, metavar="SIZE[,SIZE]",
+                        help="compressed export sizes of the tables benchmark, e.g. 256M,2G (default: 256M,2G; "
+                             "quick: 1M,2M); each is generated once into benchmarks/.work/cache/")  # fmt: skip
+    parser.add_argument("--changes-rows", type=int, default=None,
+                        help="rows of the tables benchmark's change computation (default: 10000000)")  # fmt: skip
     return parser
 
 
@@ -67,6 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs is not None and args.runs < 1:
         _parser().error("--runs must be >= 1")
     mode = 1 if args.quick else 0
+    table_sizes = SETTINGS["table_sizes"][mode]
+    if args.table_sizes is not None:
+        from benchmarks.tables import parse_size
+
+        try:
+            table_sizes = tuple(parse_size(s) for s in args.table_sizes.split(",") if s.strip())
+        except ValueError as exc:
+            _parser().error(f"--table-sizes: {exc}")
+        if not table_sizes or min(table_sizes) < MIB:
+            _parser().error("--table-sizes: give one or more sizes of at least 1M, e.g. 256M,2G")
+    if args.changes_rows is not None and args.changes_rows < 100:
+        _parser().error("--changes-rows must be >= 100 (1% of them change)")
 
     def setting(name: str) -> Any:
         return SETTINGS[name][mode]
@@ -78,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         WORK / "results-quick.json" if args.quick else ROOT / "benchmarks" / "results.json"
     )
     setup_process()
-    from benchmarks import dag_parse, incremental, memory, report, stores, transfer, triggers
+    from benchmarks import dag_parse, incremental, memory, report, stores, tables, transfer, triggers
     from benchmarks.measure import machine_info
 
     started = time.monotonic()
@@ -105,6 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
         elif name == "parse":
             sections[name] = dag_parse.run(runs("parse_runs"), log)
+        elif name == "tables":
+            rows = args.changes_rows if args.changes_rows is not None else setting("changes_rows")
+            sections[name] = tables.run(
+                table_sizes,
+                runs("table_runs"),
+                rows,
+                log,
+                large_runs=args.runs if args.runs is not None else 1,
+            )
         elif name == "stores":
             sections[name] = stores.run(setting("stores_sizes"), runs("stores_runs"), log)
         elif name == "incremental":

@@ -1,271 +1,364 @@
 """
-Measure the lake tables: load throughput, peak RSS and the change computation.
+Benchmark 5: lake tables, from an export file to typed Delta tables.
 
-The load against DuckDB's own ``COPY ... PARTITION_BY (__type)`` of the same file and ``zcat > /dev/null``
-(the floor), peak RSS at two export sizes, and the change computation at 10 million rows.
+The load against DuckDB's own ``COPY ... PARTITION_BY (__type)`` of the same file, ``zcat > /dev/null`` as
+the floor, the load's peak RSS at two export sizes, and the change computation of a table of millions of rows
+with 1% changed.
 
-    .venv/bin/python -m benchmarks.tables load --sizes 64M,256M --runs 1
-    .venv/bin/python -m benchmarks.tables changes --rows 10000000
-
-Every measured side runs in a fresh interpreter; peak RSS is the kernel's ``VmHWM`` of that process (also
-after imports, so the import cost shows). Exports come from ``tests/tables/synthetic.py`` (realistic 5-8:1
-compression; the emulator's files compress 1.3:1) and are cached under ``benchmarks/.work/tables/``.
+Every measured side runs in a fresh interpreter (``python -m benchmarks.tables --child ...``); its peak RSS is
+the kernel's ``VmHWM`` of that process, imports included. Exports are the emulator's (about 6:1 compression,
+like real JSON lines), generated once per size into ``benchmarks/.work/cache/`` (:func:`ensure_export`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "benchmarks" / ".work" / "tables"
-#: Compressed bytes per synthetic object (measured: 3.9 M objects make a 322 MiB file).
-BYTES_PER_OBJECT = 86.5
-SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+from benchmarks.measure import MIB, alternate, proc_status_kib
+from benchmarks.report import figure, goal, section
+from benchmarks.workspace import CACHE, WORK, ensure_export
+
+TITLE = "lake tables: load, peak RSS, change computation"
+SIDES = ("zcat", "duckdb", "ours")
+LABELS = {
+    "zcat": "zcat > /dev/null (floor)",
+    "duckdb": "DuckDB COPY ... PARTITION_BY (__type)",
+    "ours": "ours",
+}
+#: Rounds at exports larger than this: one (a round of a 2 GiB export takes 20-30 minutes on 2 cores).
+ONE_ROUND_ABOVE = 1 << 30
+TABLES_WORK = WORK / "tables"
+RATIO_GOAL = 1.0
+RSS_LIMIT_MIB = 512
+FLAT = 0.10
+CHANGES_LIMIT_MIB = 1024
+CHANGED = 0.01
+GB = 10**9
+#: DuckDB's memory limit (its default, 80% of RAM, let it reach 20 GB on the 2 GiB export of a shared machine).
+DUCKDB_MEMORY_LIMIT = "4GB"
+DUCKDB_COPY = (
+    "COPY (SELECT * FROM read_json('{source}')) TO '{target}' (FORMAT parquet, PARTITION_BY (__type))"
+)
 
 
-def size_of(text: str) -> int:
-    return int(float(text[:-1]) * SUFFIX[text[-1].upper()]) if text[-1].upper() in SUFFIX else int(text)
+def parse_size(text: str) -> int:
+    """``256M``, ``2G``, ``512K`` or a byte count, as bytes (binary units)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip()
+    try:
+        if text[-1:].upper() in units:
+            return int(float(text[:-1]) * units[text[-1].upper()])
+        return int(text)
+    except ValueError:
+        raise ValueError(f"export size {text!r}: use bytes or a number with K, M or G (256M, 2G)") from None
 
 
-def export_of_size(size: int, k: int = 0) -> Path:
-    """Return a cached synthetic export of about ``size`` compressed bytes (export ``k`` of its series)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.tables.synthetic import SyntheticOrg
+def run(
+    sizes: Sequence[int], runs: int, changes_rows: int, log: Callable[[str], None], *, large_runs: int = 1
+) -> dict[str, Any]:
+    """
+    Measure every side at every size (alternating rounds), then the change computation (``runs`` times).
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    objects = int(size / BYTES_PER_OBJECT)
-    path = WORK / f"export-{objects}-{k}.json.gz"
-    if not path.exists():
-        started = time.monotonic()
-        SyntheticOrg(objects, seed=1).write(path.with_suffix(".tmp"), k)
-        path.with_suffix(".tmp").rename(path)
-        print(
-            f"generated {path.name} ({path.stat().st_size / (1 << 20):.0f} MiB) in {time.monotonic() - started:.0f} s",
-            file=sys.stderr,
+    :param large_runs: rounds at exports over 1 GiB.
+    """
+    from airflow_provider_asana.emulator.cache import ExportCache
+
+    exports = {}
+    for size in sizes:
+        ensure_export(size, log)
+        exports[size] = ExportCache(CACHE).export(size)
+    samples: dict[int, dict[str, dict[str, list[float]]]] = {}
+    for size in sizes:
+        source = exports[size].path
+        _read_once(source)  # the file in the page cache for every side, the first one included
+        rounds = large_runs if size > ONE_ROUND_ABOVE else runs
+        log(
+            f"load: {size // MIB} MiB export ({exports[size].raw_size / GB:.2f} GB of JSON lines), {rounds} rounds"
         )
-    return path
+        samples[size] = alternate(
+            {side: _side(side, source) for side in SIDES}, rounds, warmup=False, progress=log
+        )
+    log(f"changes: {changes_rows:,} rows, {CHANGED:.0%} changed")
+    changes = [_changes(changes_rows) for _ in range(runs)]
+    for result in changes:
+        log(", ".join(f"{k} {v:.3g}" for k, v in result.items() if isinstance(v, float)))
+    files = {size: (exports[size].size, exports[size].raw_size) for size in sizes}
+    return evaluate(sizes, samples, files, changes)
+
+
+def _read_once(path: Path) -> None:
+    with open(path, "rb") as handle:
+        while handle.read(16 << 20):
+            pass
+
+
+def _side(side: str, source: Path) -> Callable[[], dict[str, float]]:
+    def one_run() -> dict[str, float]:
+        if side == "zcat":
+            started = time.perf_counter()
+            subprocess.run(["sh", "-c", 'exec zcat "$1" > /dev/null', "zcat", str(source)], check=True)
+            return {"wall_s": time.perf_counter() - started}
+        return _in_child(["load", side, str(source)])
+
+    return one_run
+
+
+def _in_child(arguments: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tables", "--child", *arguments],
+        capture_output=True, text=True, check=False, cwd=str(Path(__file__).resolve().parent.parent),
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"tables child {' '.join(arguments)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _changes(rows: int) -> dict[str, Any]:
+    return _in_child(["changes", str(rows)])
+
+
+def evaluate(
+    sizes: Sequence[int],
+    samples: dict[int, dict[str, dict[str, list[float]]]],
+    files: dict[int, tuple[int, int]],
+    changes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """
+    Build the section: figures and goals from the measured samples.
+
+    :param samples: per size, per side, per figure, one value per round (round ``i`` at index ``i``).
+    :param files: per size, the export's compressed and raw (decompressed) bytes.
+    :param changes: one result of the change-computation child per run.
+    """
+    figures: dict[str, Any] = {}
+    goals = []
+    rounds: dict[int, int] = {}
+    for size in sizes:
+        compressed, raw = files[size]
+        tag = f"{size // MIB} MiB ({raw / GB:.2f} GB raw)"
+        by_side = samples[size]
+        for side in (side for side in SIDES if side in by_side):  # a side not run at a size: not measured
+            walls = by_side[side]["wall_s"]
+            figures[f"{side}_{size // MIB}_wall"] = figure(f"{LABELS[side]}, {tag}: wall time", "s", walls)
+            figures[f"{side}_{size // MIB}_per_raw_gb"] = figure(
+                f"{LABELS[side]}, {tag}: per raw GB", "s/GB", [w / (raw / GB) for w in walls]
+            )
+            figures[f"{side}_{size // MIB}_per_compressed_gb"] = figure(
+                f"{LABELS[side]}, {tag}: per compressed GB", "s/GB", [w / (compressed / GB) for w in walls]
+            )
+            cpu = by_side[side].get("cpu_s", [])
+            if side != "zcat" and len(cpu) == len(walls):
+                figures[f"{side}_{size // MIB}_cpu"] = figure(f"{LABELS[side]}, {tag}: CPU time", "s", cpu)
+            if side != "zcat":
+                figures[f"{side}_{size // MIB}_rss"] = figure(
+                    f"{LABELS[side]}, {tag}: peak RSS", "MiB", by_side[side]["peak_rss_mib"], 1
+                )
+        ours = by_side["ours"]["wall_s"]
+        rounds[size] = len(ours)
+        for side, label in (("duckdb", "DuckDB"), ("zcat", "zcat")):
+            if side in by_side:
+                figures[f"ratio_{side}_{size // MIB}"] = figure(
+                    f"ours / {label} wall time (same round), {tag}", "x",
+                    [o / other for o, other in zip(ours, by_side[side]["wall_s"])],
+                )  # fmt: skip
+    for size in sizes:
+        text = f"load wall time <= {RATIO_GOAL:.1f}x DuckDB's COPY, {size // MIB} MiB export"
+        if f"ratio_duckdb_{size // MIB}" not in figures:
+            goals.append(goal(text, "DuckDB not run at this size", None))
+            continue
+        median = figures[f"ratio_duckdb_{size // MIB}"]["median"]
+        goals.append(goal(
+            text,
+            f"{median:.2f}x (median of {rounds[size]}; {figures[f'ratio_duckdb_{size // MIB}']['min']:.2f}-"
+            f"{figures[f'ratio_duckdb_{size // MIB}']['max']:.2f}x)",
+            median <= RATIO_GOAL,
+        ))  # fmt: skip
+    worst = max(figures[f"ours_{size // MIB}_rss"]["max"] for size in sizes)
+    goals.append(goal(
+        f"load peak RSS <= {RSS_LIMIT_MIB} MiB at every size, every run", f"at most {worst:.0f} MiB",
+        worst <= RSS_LIMIT_MIB, "" if worst <= RSS_LIMIT_MIB else f"over by {worst - RSS_LIMIT_MIB:.0f} MiB",
+    ))  # fmt: skip
+    small, large = min(sizes), max(sizes)
+    if small != large:
+        a, b = figures[f"ours_{small // MIB}_rss"]["median"], figures[f"ours_{large // MIB}_rss"]["median"]
+        spread = abs(b - a) / max(a, b, 1e-9)
+        goals.append(goal(
+            f"load peak RSS flat within {FLAT:.0%} from {small // MIB} to {large // MIB} MiB (medians)",
+            f"{a:.0f} -> {b:.0f} MiB ({spread:.0%})", spread <= FLAT,
+            "" if spread <= FLAT else f"{spread - FLAT:.0%} past the {FLAT:.0%} band",
+        ))  # fmt: skip
+    rows = changes[0]["rows"]
+    for key, label, unit, digits in (
+        ("changes_s", "change computation", "s", 3),
+        ("snapshot_write_s", "that table's snapshot write (Delta overwrite)", "s", 3),
+        ("peak_rss_mib", "change computation: peak RSS", "MiB", 1),
+    ):
+        figures[key] = figure(f"{label}, {rows:,} rows, {CHANGED:.0%} changed", unit, [c[key] for c in changes],
+                              digits)  # fmt: skip
+    expected = round(rows * CHANGED)
+    found = {(c["inserted"], c["updated"], c["deleted"]) for c in changes}
+    if found != {(expected, expected, expected)}:
+        raise RuntimeError(f"the change computation found {sorted(found)}, not {expected} of each")
+    peak = figures["peak_rss_mib"]["max"]
+    goals.append(goal(
+        f"change computation of {rows:,} rows: peak RSS <= {CHANGES_LIMIT_MIB} MiB",
+        f"at most {peak:.0f} MiB; {figures['changes_s']['median']:.1f} s beside "
+        f"{figures['snapshot_write_s']['median']:.1f} s for the snapshot write",
+        peak <= CHANGES_LIMIT_MIB,
+    ))  # fmt: skip
+    parameters = {
+        "export_mib": [s // MIB for s in sizes], "rounds": {str(s // MIB): rounds[s] for s in sizes},
+        "runs": "/".join(str(rounds[s]) for s in sizes), "changes_runs": len(changes),
+        "exports": {str(s // MIB): {"compressed_bytes": files[s][0], "raw_bytes": files[s][1]} for s in sizes},
+        "changes_rows": rows, "duckdb": DUCKDB_COPY, "duckdb_memory_limit": DUCKDB_MEMORY_LIMIT, "rss": "VmHWM of the measuring process",
+    }  # fmt: skip
+    return section(TITLE, parameters, figures, goals)
 
 
 # -- children: one measured thing each, in a fresh interpreter -----------------------------------------------
 
 
-def _hwm_mib() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_mib() -> float:
+    return (proc_status_kib("VmHWM") or 0) / 1024
 
 
-def _reset_hwm() -> None:
-    """Start the peak (VmHWM) over from the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _child(kind: str, source: str, target: str) -> dict[str, Any]:
-    if kind in ("ours", "ours-again"):
-        os.environ.setdefault("AIRFLOW_HOME", str(WORK / "airflow-home"))
-        import duckdb
-        import pyarrow.json  # noqa: F401
-
-        from airflow_provider_asana.tables import (
-            load as _load,  # noqa: F401
-            load_organization_export,
-        )
-
-        baseline = _hwm_mib()
-        cpu, started = time.process_time(), time.perf_counter()
-        if kind == "ours-again":  # a second export into the same root: changes against the first
-            os.environ["AIRFLOW_HOME"] = str(WORK / "airflow-home")
-        result = load_organization_export(source, target, export_gid=Path(source).name, temp_dir=str(WORK))
-        return {
-            "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
-            "peak_rss_mib": _hwm_mib(), "rss_after_imports_mib": baseline,
-            "rows": sum(t["rows"] for t in result["tables"].values()),
-            "tables": {
-                n: {"rows": t["rows"], "inserted": t["inserted"], "updated": t["updated"], "deleted": t["deleted"],
-                    "seconds": t["seconds"]}
-                for n, t in result["tables"].items()
-            },
-            "stage_s": result["seconds"]["stage"],
-        }  # fmt: skip
-    if kind == "duckdb":
-        import duckdb
-
-        baseline = _hwm_mib()
-        cpu, started = time.process_time(), time.perf_counter()
-        duckdb.connect().execute(
-            f"COPY (SELECT * FROM read_json('{source}')) TO '{target}' (FORMAT parquet, PARTITION_BY (__type))"
-        )
-        return {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
-                "peak_rss_mib": _hwm_mib(), "rss_after_imports_mib": baseline}  # fmt: skip
-    raise ValueError(kind)
+def _fresh_dir(prefix: str) -> Path:
+    """Make a folder of its own under ``benchmarks/.work/tables/`` (runs side by side do not collide)."""
+    TABLES_WORK.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=TABLES_WORK))
 
 
-def run_child(kind: str, source: Path, target: Path, *, fresh: bool = True) -> dict[str, Any]:
-    if fresh:
-        shutil.rmtree(target, ignore_errors=True)
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tables", "child", kind, str(source), str(target)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if fresh:
-        shutil.rmtree(target, ignore_errors=True)
-    del children
-    return result
+def child_load(side: str, source: str) -> dict[str, float]:
+    """Load ``source`` the way ``side`` does into an empty folder; wall time and the process's peak RSS."""
+    from benchmarks.workspace import setup_process
 
+    setup_process()
+    work = _fresh_dir(f"load-{side}-")
+    target = work / "out"
+    import duckdb
 
-def measure_series(size: int) -> dict[str, Any]:
-    """Export 0, then export 1 of the same organization (1% inserted, updated, deleted) into one root."""
-    first, second = export_of_size(size, 0), export_of_size(size, 1)
-    target = WORK / "out-series"
-    shutil.rmtree(target, ignore_errors=True)
-    out = {
-        "first": run_child("ours", first, target, fresh=False),
-        "second": run_child("ours-again", second, target, fresh=False),
-    }
-    shutil.rmtree(target, ignore_errors=True)
-    return out
+    if side == "ours":
+        from airflow_provider_asana.tables import load_organization_export
 
-
-def zcat(source: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    subprocess.run(f"zcat '{source}' > /dev/null", shell=True, check=True)
-    return {"wall_s": time.perf_counter() - started}
-
-
-def measure_load(sizes: list[int], runs: int) -> dict[str, Any]:
-    """Alternating rounds (zcat, DuckDB, ours; rotated) per size."""
-    out: dict[str, Any] = {}
-    for size in sizes:
-        source = export_of_size(size)
-        sides = ["zcat", "duckdb", "ours"]
-        rounds = []
-        for r in range(runs):
-            order = sides[r % 3 :] + sides[: r % 3]
-            got = {}
-            for side in order:
-                got[side] = zcat(source) if side == "zcat" else run_child(side, source, WORK / f"out-{side}")
-            got["ours_over_duckdb"] = got["ours"]["wall_s"] / got["duckdb"]["wall_s"]
-            rounds.append(got)
-            print(json.dumps({"size": size, "round": r, **got}), file=sys.stderr)
-        out[str(size)] = {"file_bytes": source.stat().st_size, "rounds": rounds}
-    return out
-
-
-# -- the change computation at scale -------------------------------------------------------------------------
-
-
-def measure_changes(rows: int, changed: float = 0.01, memory_limit: str = "256MB") -> dict[str, Any]:
-    """
-    Time ``compute_changes`` on ``rows`` keys and hashes, in a fresh interpreter.
-
-    The previous version's and the new snapshot's staged chunks differ by 1% inserted, updated and deleted;
-    beside it, the time to write the same number of rows as a snapshot of (key, hash, type, text) columns.
-    """
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tables", "child-changes", str(rows), str(changed), memory_limit],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _child_changes(rows: int, changed: float, memory_limit: str) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from airflow_provider_asana.tables.changes import compute_changes
-
-    work = WORK / "changes"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "new").mkdir(parents=True)
-    step = 1 << 20
-    n_changed = int(rows * changed)
-    # previous version: keys 0..rows-1, hash = key; new: keys n_changed..rows-1+n_changed (n_changed deleted
-    # at
-    # the start, n_changed inserted at the end), n_changed of the kept keys with a new hash
-    prev_schema = pa.schema(
-        [("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())]
-    )
-    with pq.ParquetWriter(work / "prev.parquet", prev_schema) as writer:
-        for start in range(0, rows, step):
-            keys = pa.array(range(start, min(start + step, rows)), pa.int64())
-            writer.write_table(pa.table([keys, keys, pa.repeat(pa.scalar(start // step, pa.int32()), len(keys)),
-                                         pc.subtract(keys, start)], schema=prev_schema))  # fmt: skip
-    chunks = []
-    for index, start in enumerate(range(n_changed, rows + n_changed, step)):
-        keys = pa.array(range(start, min(start + step, rows + n_changed)), pa.int64())
-        every = round(1 / changed)
-        hit = pc.equal(pc.subtract(keys, pc.multiply(pc.divide(keys, every), every)), 0)  # key % every == 0
-        hashes = pc.if_else(hit, pc.negate(keys), keys)
-        path = str(work / "new" / f"chunk-{index:05d}.parquet")
-        text = pa.repeat(pa.scalar("some story text of realistic length " * 4), len(keys))
-        pq.write_table(pa.table({"__object_id": keys, "__type": pa.repeat(pa.scalar("Comment"), len(keys)),
-                                 "text": text, "_export_record_hash": hashes}), path)  # fmt: skip
-        chunks.append(path)
-    _reset_hwm()
-    baseline = _hwm_mib()
-    started = time.perf_counter()
-    result = compute_changes(chunks, str(work / "prev.parquet"), str(work), memory_limit=memory_limit)
-    seconds = time.perf_counter() - started
-    peak = _hwm_mib()
-    started = time.perf_counter()
-    with pq.ParquetWriter(work / "snapshot.parquet", pq.read_schema(chunks[0]), compression="zstd") as writer:
-        for path in chunks:
-            writer.write_table(pq.read_table(path))
-    snapshot_seconds = time.perf_counter() - started
+        after_imports, cpu_before = _peak_mib(), _cpu_s()
+        started = time.perf_counter()
+        load_organization_export(source, str(target), export_gid="1", temp_dir=str(work))
+    elif side == "duckdb":
+        after_imports, cpu_before = _peak_mib(), _cpu_s()
+        started = time.perf_counter()
+        connection = duckdb.connect()
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        connection.execute(DUCKDB_COPY.format(source=source.replace("'", "''"), target=target))
+        connection.close()
+    else:
+        raise ValueError(f"side {side!r}: use 'ours' or 'duckdb'")
+    wall = time.perf_counter() - started
+    peak = _peak_mib()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     shutil.rmtree(work, ignore_errors=True)
     return {
-        "rows": rows, "changes_s": seconds, "peak_rss_mib": peak, "rss_before_mib": baseline,
-        "inserted": result.inserted, "updated": result.updated, "deleted": result.deleted,
-        "memory_limit": memory_limit, "snapshot_write_s": snapshot_seconds,
+        "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before, "peak_rss_mib": peak,
+        "rss_after_imports_mib": after_imports,
     }  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    load = sub.add_parser("load", help="load vs DuckDB COPY vs zcat, peak RSS")
-    load.add_argument("--sizes", default="256M,2G", help="compressed export sizes (default 256M,2G)")
-    load.add_argument("--runs", type=int, default=3)
-    series = sub.add_parser("series", help="two consecutive exports: change computation inside a real load")
-    series.add_argument("--size", default="64M")
-    changes = sub.add_parser("changes", help="change computation at scale")
-    changes.add_argument("--rows", type=int, default=10_000_000)
-    changes.add_argument("--memory-limit", default="256MB")
-    child = sub.add_parser("child")
-    child.add_argument("kind")
-    child.add_argument("source")
-    child.add_argument("target")
-    child_changes = sub.add_parser("child-changes")
-    child_changes.add_argument("rows", type=int)
-    child_changes.add_argument("changed", type=float)
-    child_changes.add_argument("memory_limit")
+def child_changes(rows: int) -> dict[str, Any]:
+    """
+    Time ``compute_changes`` between two snapshots of ``rows`` rows, 1% of keys inserted, updated, deleted.
+
+    The new snapshot is staged the way a load stages it (Parquet chunks of 1 Mi rows: key, type, text, record
+    hash); the previous version's keys and hashes are in the file :func:`changes.previous_keys` writes. Beside
+    it: writing the same new snapshot as a Delta table version (``write_deltalake``, overwrite).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    from airflow_provider_asana.tables.changes import compute_changes
+    from airflow_provider_asana.tables.naming import KEY, RECORD_HASH, TYPE_FIELD
+
+    work = _fresh_dir("changes-")
+    (work / "new").mkdir()
+    step = 1 << 20
+    n_changed = round(rows * CHANGED)
+    every = max((rows - n_changed) // max(n_changed, 1), 1)
+    # previous: keys 0..rows-1 with hash = key. New: the first n_changed keys deleted, n_changed keys inserted
+    # after the last, and every `every`-th kept key, n_changed of them, with a new hash.
+    prev_schema = pa.schema(
+        [("k", pa.int64()), ("h", pa.int64()), ("fragment", pa.int32()), ("row", pa.int64())]
+    )
+    with pq.ParquetWriter(work / "prev.parquet", prev_schema, compression="lz4") as writer:
+        for start in range(0, rows, step):
+            keys = pa.array(range(start, min(start + step, rows)), pa.int64())
+            writer.write_table(pa.table(
+                [keys, keys, pa.repeat(pa.scalar(start // step, pa.int32()), len(keys)), pc.subtract(keys, start)],
+                schema=prev_schema,
+            ))  # fmt: skip
+    chunks = []
+    text = "A comment of about the length of a real one, with some words in it: review the plan by Friday. "
+    for index, start in enumerate(range(n_changed, rows + n_changed, step)):
+        keys = pa.array(range(start, min(start + step, rows + n_changed)), pa.int64())
+        offset = pc.subtract(keys, n_changed)
+        step_of = pc.divide(offset, every)
+        on_step = pc.equal(offset, pc.multiply(step_of, every))
+        updated = pc.and_(pc.and_(on_step, pc.less(step_of, n_changed)), pc.less(keys, rows))
+        path = str(work / "new" / f"chunk-{index:05d}.parquet")
+        pq.write_table(pa.table({
+            KEY: keys, TYPE_FIELD: pa.repeat(pa.scalar("Comment"), len(keys)),
+            "text": pa.repeat(pa.scalar(text), len(keys)),
+            RECORD_HASH: pc.if_else(updated, pc.negate(keys), keys),
+        }), path, compression="zstd")  # fmt: skip
+        chunks.append(path)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    before = (proc_status_kib("VmRSS") or 0) / 1024
+    started = time.perf_counter()
+    result = compute_changes(chunks, str(work / "prev.parquet"), str(work))
+    seconds = time.perf_counter() - started
+    peak = _peak_mib()
+    started = time.perf_counter()
+    write_deltalake(str(work / "snapshot"), ds.dataset(chunks).scanner().to_reader(), mode="overwrite")
+    snapshot_seconds = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "rows": rows, "changes_s": seconds, "peak_rss_mib": peak, "rss_before_mib": before,
+        "snapshot_write_s": snapshot_seconds,
+        "inserted": result.inserted, "updated": result.updated, "deleted": result.deleted,
+    }  # fmt: skip
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tables")
+    parser.add_argument("--child", nargs="+", metavar="ARG", required=True,
+                        help="load {ours,duckdb} SOURCE | changes ROWS")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.command == "child":
-        print(json.dumps(_child(args.kind, args.source, args.target)))
-    elif args.command == "child-changes":
-        print(json.dumps(_child_changes(args.rows, args.changed, args.memory_limit)))
-    elif args.command == "series":
-        print(json.dumps(measure_series(size_of(args.size)), indent=1))
-    elif args.command == "load":
-        print(json.dumps(measure_load([size_of(s) for s in args.sizes.split(",")], args.runs), indent=1))
+    kind, *rest = args.child
+    if kind == "load" and len(rest) == 2:
+        print(json.dumps(child_load(*rest)))
+    elif kind == "changes" and len(rest) == 1:
+        print(json.dumps(child_changes(int(rest[0]))))
     else:
-        print(json.dumps(measure_changes(args.rows, memory_limit=args.memory_limit), indent=1))
+        parser.error("--child: use 'load {ours,duckdb} SOURCE' or 'changes ROWS'")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

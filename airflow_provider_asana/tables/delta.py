@@ -8,7 +8,10 @@ files of a load that died before its commit can be found and removed.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,8 @@ LOAD_ID_KEY = "asana.load_id"
 EXPORT_GID_KEY = "asana.export_gid"
 #: A data file is closed past this size and the next one started.
 FILE_BYTES = 256 << 20
+#: How every data file is written (``pyarrow.parquet.ParquetWriter`` options).
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": False}
 
 
 @dataclass
@@ -70,6 +75,28 @@ class FileWriter:
         if self._sink.tell() >= FILE_BYTES:
             self._close_file()
 
+    def adopt(self, local_path: str, rows: int) -> None:
+        """
+        Make a finished local Parquet file the table's next data file, moved rather than written again.
+
+        :param local_path: a file written with :data:`PARQUET_OPTIONS` and columns the table's schema holds.
+        :param rows: its row count.
+        """
+        self._seq += 1
+        name = f"{self.prefix}-{self._seq:05d}.parquet"
+        target = self.root.path(f"{self.relative}/{name}")
+        size = os.path.getsize(local_path)
+        if self.root.local:
+            self.root_dir_ready()
+            shutil.move(local_path, target)  # a rename when the temp folder is on the same filesystem
+        else:
+            import pyarrow.fs as pafs
+
+            pafs.copy_files(
+                local_path, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs
+            )
+        self._add(name, size, rows)
+
     def close(self) -> DataFiles:
         if self._writer is not None:
             self._close_file()
@@ -90,7 +117,7 @@ class FileWriter:
         self._name = f"{self.prefix}-{self._seq:05d}.parquet"
         self.root_dir_ready()
         self._sink = self.fs.open_output_stream(self.root.path(f"{self.relative}/{self._name}"))
-        self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd", write_statistics=False)
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **PARQUET_OPTIONS)
         return self._writer
 
     def root_dir_ready(self) -> None:
@@ -104,20 +131,23 @@ class FileWriter:
         size = self._sink.tell()
         self._sink.close()
         self._writer = None
+        self._add(self._name, size, self._rows)
+        self._rows = 0
+
+    def _add(self, name: str, size: int, rows: int) -> None:
         from deltalake.transaction import AddAction
 
         self.files.actions.append(
             AddAction(
-                path=self._name,
+                path=name,
                 size=size,
                 partition_values=dict(self.partition_values),
                 modification_time=int(time.time() * 1000),
                 data_change=True,
-                stats=json.dumps({"numRecords": self._rows}),
+                stats=json.dumps({"numRecords": rows}),
             )
         )
-        self.files.rows += self._rows
-        self._rows = 0
+        self.files.rows += rows
 
 
 def open_table(root: TablesRoot, relative: str, version: int | None = None) -> Any | None:
@@ -147,19 +177,33 @@ def table_files(table: Any) -> list[tuple[str, dict[str, str]]]:
 
 def read_rows(fs: Any, path: str, rows: pa.Array, columns: list[str] | None = None) -> pa.Table:
     """Rows ``rows`` (sorted positions) of one Parquet file, reading only the row groups that hold them."""
+    pieces = [data for _, data in read_rows_by_group(fs, path, rows, columns)]
+    if pieces:
+        return pa.concat_tables(pieces)
+    with fs.open_input_file(path) as handle:
+        return pq.ParquetFile(handle).schema_arrow.empty_table()
+
+
+def read_rows_by_group(
+    fs: Any, path: str, rows: pa.Array, columns: list[str] | None = None
+) -> Iterator[tuple[pa.Array, pa.Table]]:
+    """
+    :func:`read_rows` one row group at a time (memory of one group, whatever the file's size).
+
+    Yields ``(mask, data)``: which of ``rows`` the group holds, and those rows.
+    """
     import pyarrow.compute as pc
 
     with fs.open_input_file(path) as handle:
         parquet = pq.ParquetFile(handle)
-        pieces, start = [], 0
+        start = 0
         for group in range(parquet.metadata.num_row_groups):
             size = parquet.metadata.row_group(group).num_rows
             mine = pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + size))
             if pc.any(mine).as_py():
                 data = parquet.read_row_group(group, columns=columns)
-                pieces.append(data.take(pc.subtract(rows.filter(mine), start)))
+                yield mine, data.take(pc.subtract(rows.filter(mine), start))
             start += size
-    return pa.concat_tables(pieces) if pieces else parquet.schema_arrow.empty_table()
 
 
 def arrow_schema(table: Any) -> pa.Schema:

@@ -319,24 +319,26 @@ class _Load:
         started = time.perf_counter()
         staging = os.path.join(self.work, "staged")
         os.makedirs(staging)
-        self.stager = Stager(
-            staging,
-            on_bad_line=self.on_bad_line,
-            chunk_bytes=self.chunk_bytes,
-            buffer_bytes=8 * self.chunk_bytes,
-            fmt=self.fmt,
-        )
         digest = hashlib.sha256()
         try:
             with open_source(source) as opened:
                 self.source_name = opened.name
                 if self.created_at is None:
                     self.created_at = opened.modified or datetime.datetime.now(datetime.timezone.utc)
+                self.stager = Stager(
+                    staging,
+                    export_columns=self.export_columns,
+                    on_bad_line=self.on_bad_line,
+                    chunk_bytes=self.chunk_bytes,
+                    buffer_bytes=8 * self.chunk_bytes,
+                    fmt=self.fmt,
+                )
                 for block in prefetch(inflate(opened, digest)):
                     self.stager.feed(block)
                 self.staged = self.stager.finish()
         finally:
-            self.stager.close()
+            if self.stager is not None:
+                self.stager.close()
             _release_memory()
         self.sha256 = digest.hexdigest()
         if first_sha is not None and first_sha != self.sha256:

@@ -2,10 +2,12 @@
 One chunk of JSON lines of one table into an Arrow table.
 
 The fast path is pyarrow's JSON reader over the whole chunk (one block, so a field null in the first lines and
-an array later still infers). It fails on anything irregular (a bad line, a field whose kinds conflict inside
-the chunk, a duplicate key): then every line of the chunk goes through :mod:`json` and each column gets a type
-that holds every value (:mod:`airflow_provider_asana.tables.schema`), and bad lines are set aside with the
-reason.
+an array later still infers). When a field's kinds conflict inside the chunk (``external`` an object in some
+records and a string in others), the reader names the field: the lines are grouped by the kind of that field's
+value, each group is read the fast way again, and the groups' types combine as those of different chunks do
+(:mod:`airflow_provider_asana.tables.schema`). Anything else irregular (a bad line, a
+duplicate key, a conflict that grouping does not separate) sends the lines through :mod:`json`: each column
+gets a type that holds every value, and bad lines are set aside with the reason.
 
 Timestamps: only top-level fields whose every value is Asana timestamp text (``YYYY-MM-DD HH:MM:SS``) become
 ``timestamp[us, UTC]``. pyarrow's reader also infers ``2024-01-01``, ``2024-01-01T10:00Z`` and the like as
@@ -15,7 +17,10 @@ fields as strings, so no text is ever rewritten.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +35,13 @@ from airflow_provider_asana.tables.schema import (
     TEXT,
     TIMESTAMP,
     TIMESTAMP_FORMAT,
+    conform_table,
     encoded,
     encoding_of,
     json_text,
     kind,
     kinds_of,
+    unify_schemas,
 )
 
 #: Date-like JSON text that is not exactly ``"YYYY-MM-DD HH:MM:SS"`` (RE2 has no look-ahead: every way to
@@ -43,6 +50,20 @@ _NOT_CANONICAL = (
     r'"\d{4}-\d\d-\d\d(?:[^ ]| [^0-9]| \d[^0-9]| \d\d[^:]| \d\d:[^0-9]| \d\d:\d[^0-9]| \d\d:\d\d[^:]'
     r'| \d\d:\d\d:[^0-9]| \d\d:\d\d:\d[^0-9]| \d\d:\d\d:\d\d[^"])'
 )
+
+#: pyarrow's message when a field's kinds conflict inside a chunk: ``Column(/external) changed from string to
+#: object in row 32``; the last named step of the path is grouped on.
+_CONFLICT = re.compile(r"Column\((?:/(?:[^/)]*|\[\]))*/([^/)\[\]]+)(?:/\[\])*\) changed from")
+_KIND_OF_FIRST_BYTE = {
+    b"{": "object",
+    b"[": "array",
+    b'"': "string",
+    b"t": "boolean",
+    b"f": "boolean",
+    b"n": "null",
+}
+#: How many times one chunk's lines are grouped before the rest is read line by line.
+_MAX_SPLITS = 4
 
 
 @dataclass
@@ -59,7 +80,7 @@ class ParsedChunk:
     """What a chunk's lines became: a table, and the lines that did not make rows."""
 
     table: pa.Table
-    #: Positions (in the chunk) of the lines that made the rows, when not all of them did.
+    #: Positions (in the chunk) of the lines that made the rows, row by row; None: every line, in order.
     kept: list[int] | None = None
     bad: list[BadLine] = field(default_factory=list)
     #: Lines whose top-level ``__type`` belongs to another table (a nested ``__type`` fooled the router).
@@ -82,10 +103,39 @@ def parse_chunk(
     :param table_name: the table the router sent them to.
     :param fmt: what a record looks like (its kind field and key).
     """
-    table = _read_fast(data, len(lines), table_name, fmt)
-    parsed = ParsedChunk(table) if table is not None else _read_slow(lines, numbers, table_name, fmt)
+    parsed = _read(data, lines, numbers, table_name, fmt, depth=0)
     parsed.table = without_empty_structs(parsed.table)
     return parsed
+
+
+def _read(
+    data: bytes,
+    lines: list[bytes],
+    numbers: Sequence[int],
+    table_name: str,
+    fmt: RecordFormat,
+    *,
+    depth: int,
+) -> ParsedChunk:
+    table = _read_fast(data, len(lines), table_name, fmt)
+    if isinstance(table, pa.Table):
+        return ParsedChunk(table)
+    groups = _groups_by_kind(data, lines, table) if table is not None and depth < _MAX_SPLITS else None
+    if groups is None:
+        return _read_slow(lines, numbers, table_name, fmt)
+    parts = []
+    for positions in groups:
+        part_lines = [lines[i] for i in positions]
+        part = _read(
+            b"\n".join(part_lines),
+            part_lines,
+            [numbers[i] for i in positions],
+            table_name,
+            fmt,
+            depth=depth + 1,
+        )
+        parts.append((positions, part))
+    return _combine(parts, len(lines))
 
 
 # -- fast path -----------------------------------------------------------------------------------------------
@@ -100,12 +150,14 @@ def _read_json(data: bytes, schema: pa.Schema | None = None) -> pa.Table:
     )
 
 
-def _read_fast(data: bytes, n_lines: int, table_name: str, fmt: RecordFormat) -> pa.Table | None:
+def _read_fast(data: bytes, n_lines: int, table_name: str, fmt: RecordFormat) -> pa.Table | str | None:
+    """Return the chunk as a table; or the name of a field whose kinds conflict; or None (irregular)."""
     try:
         _whole(data, pa.large_string()).validate(full=True)  # pyarrow's reader does not check UTF-8
         table = _read_json(data)
-    except pa.ArrowException:
-        return None
+    except pa.ArrowException as exc:
+        conflict = _CONFLICT.search(str(exc))
+        return conflict.group(1) if conflict else None
     if (
         table.num_rows != n_lines
         or not _types_belong(table, table_name, fmt)
@@ -113,6 +165,49 @@ def _read_fast(data: bytes, n_lines: int, table_name: str, fmt: RecordFormat) ->
     ):
         return None
     return _timestamps(table, data)
+
+
+def _groups_by_kind(data: bytes, lines: list[bytes], field_name: str) -> list[list[int]] | None:
+    """
+    Group the lines by the kind of ``field_name``'s first value in each (lines without one join the largest).
+
+    None when that makes fewer than two groups. The grouping is a guess (a nested field of the same name can
+    come first); a group that still conflicts is grouped again or read line by line.
+    """
+    pattern = '"' + re.escape(field_name) + r'"[ \t]*:[ \t]*(?P<first>[^ \t])'
+    ends = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+    ends[-1] = len(data)  # each value is a line and its newline; the last line has none
+    offsets = pa.array(ends, pa.int64()).buffers()[1]
+    each = pa.Array.from_buffers(pa.large_binary(), len(lines), [None, offsets, pa.py_buffer(data)])
+    first = pc.extract_regex(each, pattern).flatten()[0]  # null where the field is absent
+    by_kind: dict[str, list[bytes]] = {}
+    for value in pc.unique(first).drop_null().to_pylist():
+        by_kind.setdefault(_KIND_OF_FIRST_BYTE.get(value, "number"), []).append(value)
+    by_kind.pop("null", None)
+    if len(by_kind) < 2:
+        return None
+    masks = {
+        kind: pc.fill_null(pc.is_in(first, pa.array(values, first.type)), False)
+        for kind, values in by_kind.items()
+    }
+    largest = max(masks, key=lambda kind: pc.sum(masks[kind]).as_py())
+    # the largest group takes every other line too: those whose field is null or absent
+    masks[largest] = pc.invert(functools.reduce(pc.or_, [m for kind, m in masks.items() if kind != largest]))
+    return sorted(pc.indices_nonzero(mask).to_pylist() for mask in masks.values())
+
+
+def _combine(parts: list[tuple[list[int], ParsedChunk]], n_lines: int) -> ParsedChunk:
+    """Join groups of one chunk's lines: types combined as across chunks, rows group after group."""
+    schema = unify_schemas(part.table.schema for _, part in parts)
+    tables, kept, combined = [], [], ParsedChunk(pa.table({}))
+    for positions, part in parts:
+        tables.append(conform_table(part.table, schema))
+        kept.extend(positions if part.kept is None else [positions[i] for i in part.kept])
+        combined.bad.extend(part.bad)
+        combined.misrouted.extend(part.misrouted)
+    combined.table = pa.concat_tables(tables)
+    combined.kept = kept
+    return combined
 
 
 def _types_belong(table: pa.Table, table_name: str, fmt: RecordFormat) -> bool:

@@ -290,6 +290,22 @@ def conform(array: pa.Array, source: pa.Field, target: pa.Field) -> pa.Array:
     raise TypeError(f"cannot convert {source.type} to {t}")  # unify_fields never asks for this
 
 
+def conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """
+    ``table`` with ``target``'s columns: each converted with :func:`conform`, a missing one all null.
+
+    A null-only placeholder column of ``table`` (:func:`final_field`) converts as the nulls it holds.
+    """
+    fields = {f.name: f for f in table.schema}
+    arrays = [
+        conform(table.column(f.name).combine_chunks(), revive_null_only(fields[f.name]), f)
+        if f.name in fields
+        else pa.nulls(table.num_rows, f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
 def _null_mask(array: pa.Array) -> pa.Array | None:
     return array.is_null() if array.null_count else None
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyarrow.fs import LocalFileSystem
 
 from airflow_provider_asana.tables import schema as s
 from airflow_provider_asana.tables.changes import ChangeSet, RowsByPart, compute_changes, previous_keys
@@ -27,10 +29,12 @@ from airflow_provider_asana.tables.delta import (
     arrow_schema,
     commit,
     read_rows,
+    read_rows_by_group,
     table_files,
 )
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import (
+    ADDED_COLUMNS,
     CHANGE_TYPE,
     EXPORT_CREATED_AT,
     EXPORT_GID,
@@ -38,6 +42,9 @@ from airflow_provider_asana.tables.naming import (
     RECORD_HASH,
     changes_table,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.tables.staged import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,7 @@ class TableLoad:
     One table of one load: its snapshot's data files and change rows, then their commits.
 
     :param load: the running load (root, filesystem, export columns, load id).
-    :param staged: the table's staged chunks, None when the export has no record of this kind any more.
+    :param staged: the table's staged files, None when the export has no record of this kind any more.
     :param previous: the table's current Delta version (None: first load of this kind).
     :param previous_changes: its change table (None: not created yet).
     """
@@ -112,13 +119,13 @@ class TableLoad:
         os.makedirs(self.workdir, exist_ok=True)
         result = self.result = TableResult()
         load = self.load
-        chunks = self.staged.chunks if self.staged is not None else []
-        self.schema, mapping = self._snapshot_schema(chunks)
+        files = self.staged.files if self.staged is not None else []
+        self.schema, mapping = self._snapshot_schema()
         result.drifted_columns = s.drift(self.schema)
         previous_schema = arrow_schema(self.previous) if self.previous is not None else None
 
         started = time.perf_counter()
-        changes = self._changes(chunks)
+        changes = self._changes(files)
         change_seconds = time.perf_counter() - started
         self.change_schema, rewrite = self._change_schema(previous_schema)
         self.change_mode = "rewrite" if rewrite else self._evolution()
@@ -139,33 +146,39 @@ class TableLoad:
         # snapshot stores it, the insert files are copies of the snapshot's files (no second encoding)
         copy_inserts = (
             changes is None
-            and all(c.untracked == 0 for c in chunks)
+            and all(f.untracked == 0 for f in files)
             and writers["insert"].schema == self.schema
         )
+        local = LocalFileSystem()
         snapshot_seconds = 0.0
         try:
             upserts = RowsByPart(changes.upserts if changes else None, "chunk")
-            for index, chunk in enumerate(chunks):
+            for index, file in enumerate(files):
                 t0 = time.perf_counter()
-                data = self._conform_chunk(pq.read_table(chunk.path), mapping)
-                snapshot.write(data)
-                t1 = time.perf_counter()
-                snapshot_seconds += t1 - t0
                 if changes is None and not copy_inserts:
-                    tracked = (
-                        data.filter(pc.is_valid(data.column(KEY)))
-                        if KEY in data.column_names
-                        else data.slice(0, 0)
-                    )
-                    self._write_changes(writers["insert"], tracked)
-                else:
+                    for data in self._staged_rows(file, mapping):
+                        tracked = (
+                            data.filter(pc.is_valid(data.column(KEY)))
+                            if KEY in data.column_names
+                            else data.slice(0, 0)
+                        )
+                        self._write_changes(writers["insert"], tracked)
+                elif changes is not None:
                     labels = upserts.take(index)
-                    if labels is not None:
-                        rows = data.take(labels.column("row"))
-                        existed = labels.column("existed")
-                        self._write_changes(writers["insert"], rows.filter(pc.invert(existed)))
-                        self._write_changes(writers["update"], rows.filter(existed))
-                change_seconds += time.perf_counter() - t1
+                    if labels is not None:  # a row group at a time: flat memory
+                        for mine, raw in read_rows_by_group(local, file.path, labels.column("row")):
+                            rows = self._conform_chunk(raw, mapping)
+                            existed = labels.column("existed").filter(mine)
+                            self._write_changes(writers["insert"], rows.filter(pc.invert(existed)))
+                            self._write_changes(writers["update"], rows.filter(existed))
+                t1 = time.perf_counter()
+                change_seconds += t1 - t0
+                if self._stored_as_final(file, mapping):
+                    snapshot.adopt(file.path, file.rows)
+                else:
+                    for data in self._staged_rows(file, mapping):
+                        snapshot.write(data)
+                snapshot_seconds += time.perf_counter() - t1
             t1 = time.perf_counter()
             if changes is not None and changes.deletes:
                 self._write_deletes(writers["delete"], changes.deletes)
@@ -195,12 +208,14 @@ class TableLoad:
         result.seconds = {"snapshot": snapshot_seconds, "changes": change_seconds}
         return result
 
-    def _snapshot_schema(self, chunks: list[Any]) -> tuple[pa.Schema, list[tuple[str, pa.Field]]]:
-        """Return the snapshot's schema and, per source field, ``(its name in the chunks, its stored field)``."""
-        if not chunks:  # the kind is gone: an empty version with the last schema
+    def _snapshot_schema(self) -> tuple[pa.Schema, list[tuple[str, pa.Field]]]:
+        """Return the snapshot's schema and, per source field, ``(its name in the staged files, its stored field)``."""
+        if (
+            self.staged is None or self.staged.schema is None
+        ):  # the kind is gone: an empty version, last schema
             previous = arrow_schema(self.previous)
             return previous, [(f.name, f) for f in previous if f.name not in _RESERVED]
-        unified = s.unify_schemas(pa.schema([f for f in c.schema if f.name != RECORD_HASH]) for c in chunks)
+        unified = self.staged.schema
         finals, _ = s.deduplicate_names([s.final_field(f) for f in unified], reserved=_RESERVED)
         mapping = [(u.name, f) for u, f in zip(unified, finals)]
         added = [
@@ -210,13 +225,28 @@ class TableLoad:
         ]
         return pa.schema(finals + added), mapping
 
+    def _stored_as_final(self, file: StagedFile, mapping: list[tuple[str, pa.Field]]) -> bool:
+        """Tell whether every column of a staged file has the snapshot's name and type for its field."""
+        final_names = {name: final.name for name, final in mapping} | {name: name for name in ADDED_COLUMNS}
+        return all(
+            final_names.get(f.name) == f.name and s.same_layout(f, self.schema.field(f.name))
+            for f in file.schema
+        )
+
+    def _staged_rows(self, file: StagedFile, mapping: list[tuple[str, pa.Field]]) -> Iterator[pa.Table]:
+        """Read a staged file in the snapshot's schema, one row group (one chunk) at a time."""
+        parquet = pq.ParquetFile(file.path)
+        for group in range(parquet.metadata.num_row_groups):
+            yield self._conform_chunk(parquet.read_row_group(group), mapping)
+
     def _conform_chunk(self, chunk: pa.Table, mapping: list[tuple[str, pa.Field]]) -> pa.Table:
         n = chunk.num_rows
         chunk_fields = {f.name: f for f in chunk.schema}
         arrays = []
         for name, target in mapping:
             if name in chunk_fields:
-                arrays.append(s.conform(chunk.column(name).combine_chunks(), chunk_fields[name], target))
+                source = s.revive_null_only(chunk_fields[name])  # a staged placeholder holds only nulls
+                arrays.append(s.conform(chunk.column(name).combine_chunks(), source, target))
             else:
                 arrays.append(pa.nulls(n, target.type))
         arrays.append(pa.repeat(pa.scalar(self.load.export_gid, pa.string()), n))
@@ -225,7 +255,7 @@ class TableLoad:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     # -- change rows -----------------------------------------------------------------------------------------
-    def _changes(self, chunks: list[Any]) -> Any:
+    def _changes(self, files: list[StagedFile]) -> Any:
         """Compute the change set; None when every row is an insert (nothing loaded before)."""
         if self.previous is None or not self._previous_rows:
             return None
@@ -239,12 +269,12 @@ class TableLoad:
         self._files = [load.root.path(f"{self.name}/{path}") for path, _ in table_files(self.previous)]
         keys = os.path.join(self.workdir, "previous-keys.parquet")
         previous_keys(load.fs, self._files, keys)
-        if not chunks:
+        if not files:
             return _all_deleted(keys, self.workdir)
         if KEY not in self.schema.names:  # no record of this kind has an id: nothing to track
             return ChangeSet(0, 0, 0, None, None)
         return compute_changes(
-            [c.path for c in chunks], keys, self.workdir, memory_limit=self.load.memory_limit
+            [f.path for f in files], keys, self.workdir, memory_limit=self.load.memory_limit
         )
 
     def _change_schema(self, previous_schema: pa.Schema | None) -> tuple[pa.Schema, bool]:
@@ -301,7 +331,7 @@ class TableLoad:
         if not rows.num_rows:
             return
         if rows.schema != writer.schema:
-            rows = conform_table(rows, writer.schema)
+            rows = s.conform_table(rows, writer.schema)
         writer.write(rows)
 
     def _write_deletes(self, writer: FileWriter, deletes: str) -> None:
@@ -312,7 +342,7 @@ class TableLoad:
             labels = rows.take(index)
             if labels is None:
                 continue
-            data = conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
+            data = s.conform_table(read_rows(self.load.fs, file, labels.column("row")), previous)
             self._write_changes(writer, self.load.export_columns(data))
 
     def _rewrite_old_changes(self, writers: dict[str, FileWriter]) -> None:
@@ -354,17 +384,6 @@ class TableLoad:
             )  # fmt: skip
         elif self.previous_changes is not None:
             result.changes_version = self.previous_changes.version()
-
-
-def conform_table(table: pa.Table, target: pa.Schema) -> pa.Table:
-    fields = {f.name: f for f in table.schema}
-    arrays = [
-        s.conform(table.column(f.name).combine_chunks(), s.revive_null_only(fields[f.name]), f)
-        if f.name in fields
-        else pa.nulls(table.num_rows, f.type)
-        for f in target
-    ]
-    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def _all_deleted(keys: str, workdir: str) -> Any:

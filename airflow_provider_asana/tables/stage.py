@@ -1,12 +1,12 @@
 """
 Stage an export: the first pass over its lines.
 
-Route each line to its table by ``__type``, parse the lines of one table a chunk at a time, and stage every
-parsed chunk as a local Parquet file with the chunk's own inferred schema.
+Route each line to its table by ``__type``, parse the lines of one table a chunk at a time, and append every
+parsed chunk to the table's staged Parquet files, in the form the table stores it
+(:mod:`airflow_provider_asana.tables.staged`).
 
 Memory stays flat whatever the file size: at most ``buffer_bytes`` of lines wait in the routing buffers and
-at most ``workers + 1`` chunks are being parsed. The types of one table's chunks are combined at the end
-(:func:`airflow_provider_asana.tables.schema.unify_schemas`), so drift across chunks costs nothing here.
+at most ``workers + 1`` chunks are being parsed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +31,7 @@ from airflow_provider_asana.tables.naming import (
 )
 from airflow_provider_asana.tables.parse import BadLine, ParsedChunk, parse_chunk, problem
 from airflow_provider_asana.tables.schema import SOURCE_NAME
+from airflow_provider_asana.tables.staged import StagedTable
 
 #: How rejected lines are staged (the ``_rejected`` table adds the export columns).
 REJECTED_SCHEMA = pa.schema([("line_number", pa.int64()), ("reason", pa.string()), ("line", pa.binary())])
@@ -45,29 +46,6 @@ def record_hashes(lines: list[bytes]) -> pa.Array:
     from xxhash import xxh3_64_intdigest
 
     return pa.array(list(map(xxh3_64_intdigest, lines)), pa.uint64()).cast(pa.int64(), safe=False)
-
-
-@dataclass
-class StagedChunk:
-    """One parsed chunk in the staging folder."""
-
-    path: str
-    schema: pa.Schema
-    rows: int
-    #: Rows without an ``__object_id`` (not tracked by the change tables).
-    untracked: int = 0
-
-
-@dataclass
-class StagedTable:
-    """The staged chunks of one table."""
-
-    name: str
-    chunks: list[StagedChunk] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(c.rows for c in self.chunks)
 
 
 @dataclass
@@ -88,6 +66,7 @@ class Stager:
     :param chunk_bytes: lines of one table parsed together (a row group of the staged files).
     :param buffer_bytes: all routing buffers together; past it the largest buffer is parsed early.
     :param workers: threads parsing chunks (pyarrow releases the GIL while parsing and writing).
+    :param export_columns: adds ``_export_gid`` and ``_export_created_at`` to a parsed chunk.
     :param fmt: what a record looks like: the field that routes it, its key.
     """
 
@@ -95,6 +74,7 @@ class Stager:
         self,
         directory: str,
         *,
+        export_columns: Callable[[pa.Table], pa.Table],
         on_bad_line: str = "fail",
         chunk_bytes: int = 8 << 20,
         buffer_bytes: int = 64 << 20,
@@ -102,6 +82,7 @@ class Stager:
         fmt: RecordFormat = ORGANIZATION,
     ) -> None:
         self.directory = directory
+        self.export_columns = export_columns
         self.fmt = fmt
         self.on_bad_line = on_bad_line
         self.chunk_bytes = chunk_bytes
@@ -115,7 +96,6 @@ class Stager:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="asana-tables-parse")
         self._pending: list[Future] = []
         self._max_pending = workers + 1
-        self._chunk_seq = 0
         self._rejected_rows: list[BadLine] = []
         self._rejected_writer: pq.ParquetWriter | None = None
         self._partial = b""
@@ -143,7 +123,9 @@ class Stager:
             while self._pending:
                 self._harvest(self._pending.pop(0))
         self._close_rejected()
-        return self.tables
+        for table in self.tables.values():
+            table.close()
+        return {name: table for name, table in self.tables.items() if table.files}
 
     def close(self) -> None:
         """Stop the parse threads (after an error: pending chunks are dropped)."""
@@ -151,6 +133,8 @@ class Stager:
             future.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
+        for table in self.tables.values():
+            table.close()
         if self._rejected_writer is not None:
             self._rejected_writer.close()
             self._rejected_writer = None
@@ -228,20 +212,21 @@ class Stager:
         buffer.lines, buffer.numbers = [], array("q")
         self._buffered -= buffer.size
         buffer.size = 0
-        self._chunk_seq += 1
-        path = os.path.join(self.directory, f"{buffer.table}-{self._chunk_seq:06d}.parquet")
+        table = self.tables.get(buffer.table)
+        if table is None:
+            table = self.tables[buffer.table] = StagedTable(buffer.table, self.directory, key=self.fmt.key)
         while len(self._pending) >= self._max_pending:
             self._harvest(self._pending.pop(0))
-        self._pending.append(self._pool.submit(_stage_chunk, buffer.table, lines, numbers, path, self.fmt))
+        self._pending.append(
+            self._pool.submit(_stage_chunk, table, lines, numbers, self.export_columns, self.fmt)
+        )
 
     def _harvest(self, future: Future) -> None:
-        parsed, staged = future.result()
+        parsed = future.result()
         if parsed.bad:
             self._bad(parsed.bad)
         for number, line, table in parsed.misrouted:
             self._add(table, line, number)
-        if staged is not None:
-            self.tables.setdefault(staged[0], StagedTable(staged[0])).chunks.append(staged[1])
 
     def _bad(self, bad: Iterable[BadLine]) -> None:
         bad = sorted(bad, key=lambda b: b.number)
@@ -284,18 +269,18 @@ class Stager:
 
 
 def _stage_chunk(
-    table: str, lines: list[bytes], numbers: Sequence[int], path: str, fmt: RecordFormat
-) -> tuple[ParsedChunk, tuple[str, StagedChunk] | None]:
-    """Parse one chunk and write it to ``path`` (in a parse thread)."""
-    parsed = parse_chunk(b"\n".join(lines), lines, numbers, table, fmt)
-    rows = parsed.table.num_rows
-    if not rows:
-        return parsed, None
-    hashes = record_hashes(lines if parsed.kept is None else [lines[i] for i in parsed.kept])
-    data = _rename_reserved(parsed.table).append_column(RECORD_HASH, hashes)
-    pq.write_table(data, path, compression="lz4", write_statistics=False)
-    untracked = data.column(fmt.key).null_count if fmt.key in data.column_names else rows
-    return parsed, (table, StagedChunk(path, data.schema, rows, untracked))
+    table: StagedTable,
+    lines: list[bytes],
+    numbers: Sequence[int],
+    export_columns: Callable[[pa.Table], pa.Table],
+    fmt: RecordFormat,
+) -> ParsedChunk:
+    """Parse one chunk and append it to its table's staged files (in a parse thread)."""
+    parsed = parse_chunk(b"\n".join(lines), lines, numbers, table.name, fmt)
+    if parsed.table.num_rows:
+        hashes = record_hashes(lines if parsed.kept is None else [lines[i] for i in parsed.kept])
+        table.write(export_columns(_rename_reserved(parsed.table)).append_column(RECORD_HASH, hashes))
+    return parsed
 
 
 def _rename_reserved(table: pa.Table) -> pa.Table:

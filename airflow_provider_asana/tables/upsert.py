@@ -13,18 +13,28 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyarrow.fs import LocalFileSystem
 
 from airflow_provider_asana.tables import schema as s
 from airflow_provider_asana.tables.changes import RowsByPart, compute_upserts, previous_keys
-from airflow_provider_asana.tables.delta import DataFiles, FileWriter, arrow_schema, commit
+from airflow_provider_asana.tables.delta import (
+    DataFiles,
+    FileWriter,
+    arrow_schema,
+    commit,
+    read_rows_by_group,
+)
 from airflow_provider_asana.tables.errors import LakeTablesError
 from airflow_provider_asana.tables.naming import CHANGE_TYPE, RECORD_HASH, changes_table
-from airflow_provider_asana.tables.snapshot import CHANGE_TYPES, TableLoad, TableResult, conform_table
+from airflow_provider_asana.tables.snapshot import CHANGE_TYPES, TableLoad, TableResult
+
+if TYPE_CHECKING:
+    from airflow_provider_asana.tables.staged import StagedFile
 
 #: The field ordering versions of one object: of two versions, the one with the larger text is kept.
 ORDER_FIELD = "modified_at"
@@ -62,7 +72,7 @@ class UpsertTableLoad(TableLoad):
         from airflow_provider_asana.tables.delta import open_table
 
         super().__init__(load, name, staged, previous, previous_changes)
-        fields = {f for c in (staged.chunks if staged is not None else []) for f in c.schema.names}
+        fields = set(staged.schema.names) if staged is not None and staged.schema is not None else set()
         self.children = {
             field: ChildTable(self, f"{name}_{suffix}", field, open_table(load.root, f"{name}_{suffix}"))
             for field, suffix in CHILDREN.items()
@@ -82,14 +92,14 @@ class UpsertTableLoad(TableLoad):
         os.makedirs(self.workdir, exist_ok=True)
         result = self.result = UpsertResult()
         load = self.load
-        chunks = self.staged.chunks
+        files = self.staged.files
         stored = arrow_schema(self.previous) if self.previous is not None else None
-        self.schema, chunk_mapping, stored_mapping = self._upsert_schema(chunks, stored)
+        self.schema, chunk_mapping, stored_mapping = self._upsert_schema(self.staged.schema, stored)
         result.drifted_columns = s.drift(self.schema)
         rewrite_all = stored is not None and not _identical(stored, self.schema)
 
         started = time.perf_counter()
-        upsert = self._upserts(chunks, stored)
+        upsert = self._upserts(files, stored)
         change_seconds = time.perf_counter() - started
         self.change_schema, rewrite = self._change_schema(None)
         self.change_mode = "rewrite" if rewrite else self._evolution()
@@ -107,25 +117,27 @@ class UpsertTableLoad(TableLoad):
             for kind in CHANGE_TYPES[:2]
         }
         self.removed: list[Any] = []
+        local = LocalFileSystem()
         snapshot_seconds = 0.0
         try:
             rows = RowsByPart(upsert.upserts, "chunk")
-            for index, chunk in enumerate(chunks):
+            for index, file in enumerate(files):
                 labels = rows.take(index)
                 if labels is None:
                     continue
-                t0 = time.perf_counter()
-                raw = pq.read_table(chunk.path).take(labels.column("row"))
-                data = self._conform_chunk(raw, chunk_mapping)
-                snapshot.write(data)
-                existed = labels.column("existed")
-                for child in self.children.values():
-                    child.stage(raw, existed)
-                t1 = time.perf_counter()
-                self._write_changes(writers["insert"], data.filter(pc.invert(existed)))
-                self._write_changes(writers["update"], data.filter(existed))
-                snapshot_seconds += t1 - t0
-                change_seconds += time.perf_counter() - t1
+                # a row group (one parsed chunk) at a time: memory stays flat whatever the export's size
+                for mine, raw in read_rows_by_group(local, file.path, labels.column("row")):
+                    t0 = time.perf_counter()
+                    data = self._conform_chunk(raw, chunk_mapping)
+                    snapshot.write(data)
+                    existed = labels.column("existed").filter(mine)
+                    for child in self.children.values():
+                        child.stage(raw, existed)
+                    t1 = time.perf_counter()
+                    self._write_changes(writers["insert"], data.filter(pc.invert(existed)))
+                    self._write_changes(writers["update"], data.filter(existed))
+                    snapshot_seconds += t1 - t0
+                    change_seconds += time.perf_counter() - t1
             t0 = time.perf_counter()
             if stored is not None and (upsert.replaced or rewrite_all):
                 self._rewrite_previous(snapshot, upsert.replaced, stored_mapping, rewrite_all)
@@ -151,7 +163,7 @@ class UpsertTableLoad(TableLoad):
         return result
 
     def _upsert_schema(
-        self, chunks: list[Any], stored: pa.Schema | None
+        self, staged: pa.Schema, stored: pa.Schema | None
     ) -> tuple[pa.Schema, list[tuple[str, pa.Field]], list[tuple[pa.Field, pa.Field]]]:
         """
         Return the table's schema after the upsert and how to conform rows to it.
@@ -162,8 +174,7 @@ class UpsertTableLoad(TableLoad):
         reserved = {f.name for f in self._added_fields()}
         previous = [s.revive_null_only(f) for f in stored if f.name not in reserved] if stored else []
         by_source = [f.with_name(s.source_name(f)) for f in previous]
-        skip = {RECORD_HASH, *self.children}
-        new = s.unify_schemas(pa.schema([f for f in c.schema if f.name not in skip]) for c in chunks)
+        new = pa.schema([f for f in staged if f.name not in self.children])
         unified = s.unify_schemas([pa.schema(by_source), new])
         finals, _ = s.deduplicate_names([s.final_field(f) for f in unified], reserved=reserved)
         chunk_mapping = [(u.name, f) for u, f in zip(unified, finals)]
@@ -180,7 +191,7 @@ class UpsertTableLoad(TableLoad):
             pa.field(RECORD_HASH, pa.int64()),
         ]
 
-    def _upserts(self, chunks: list[Any], stored: pa.Schema | None) -> Any:
+    def _upserts(self, files: list[StagedFile], stored: pa.Schema | None) -> Any:
         load, key = self.load, self.load.fmt.key
         keys = None
         if stored is not None and self._previous_rows:
@@ -198,7 +209,7 @@ class UpsertTableLoad(TableLoad):
             self._files = []
             keys = None
         return compute_upserts(
-            [c.path for c in chunks], keys, self.workdir,
+            [f.path for f in files], keys, self.workdir,
             key=key, order=ORDER_FIELD, memory_limit=load.memory_limit,
         )  # fmt: skip
 
@@ -293,16 +304,20 @@ class ChildTable:
     def stage(self, raw: pa.Table, existed: pa.Array) -> None:
         """Keep the items of the owners in ``raw`` (the rows being written) in a local file."""
         key = self.owner.load.fmt.key
-        if self.field not in raw.column_names:
-            return
         owners = raw.column(key).combine_chunks()
         self.replaced_owners.append(owners.filter(existed.combine_chunks()))
+        if self.field not in raw.column_names:  # null in every row of its staged file, which leaves it out
+            return
+        t = s.revive_null_only(raw.schema.field(self.field)).type
+        if pa.types.is_null(t) or pa.types.is_list(t) and pa.types.is_null(t.value_type):
+            return  # nulls and empty arrays only: no item
         items = _items(raw.column(self.field).combine_chunks(), owners)
         if items is None or not items.num_rows:
             return
         path = os.path.join(self.owner.workdir, f"{self.name}-{len(self.staged):05d}.parquet")
         pq.write_table(items, path, compression="lz4", write_statistics=False)
-        self.staged.append((path, items.schema))
+        # a staged file stores a field null so far as a placeholder: typed null again, later types win
+        self.staged.append((path, s.revive_schema(items.schema)))
         self.written += items.num_rows
 
     def write(self) -> None:
@@ -387,8 +402,6 @@ def _items(column: pa.Array, owners: pa.Array) -> pa.Table | None:
         parents = pc.list_parent_indices(column)
         items = pa.Table.from_struct_array(flat)
         return items.add_column(0, PARENT_KEY, owners.take(parents))
-    if pa.types.is_list(t) and pa.types.is_null(t.value_type) or pa.types.is_null(t):
-        return None
     # drifted (JSON text) or items that are not objects: one record per item, typed like any other column
     records: list[dict[str, Any]] = []
     values = column.to_pylist()
@@ -434,4 +447,4 @@ def _same_field(a: pa.Field, b: pa.Field) -> bool:
     return True
 
 
-__all__ = ["UpsertTableLoad", "UpsertResult", "conform_table"]
+__all__ = ["UpsertTableLoad", "UpsertResult"]

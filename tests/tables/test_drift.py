@@ -103,10 +103,14 @@ def test_a_drifting_field_keeps_every_value(tmp_path, chunk_bytes, values, store
 
 
 def test_only_real_dates_become_timestamps_when_lines_are_parsed_one_by_one(tmp_path):
-    """A conflict elsewhere in the chunk sends it through json.loads; strptime alone would take 2024-02-30."""
+    """
+    Array items of two kinds in one record send the chunk through json.loads.
+
+    strptime alone would take 2024-02-30.
+    """
     records = [
-        record(1, when="2024-02-30 10:00:00", other=1),
-        record(2, when="2024-03-01 10:00:00", other="x"),
+        record(1, when="2024-02-30 10:00:00", other=[1, {"a": 1}]),
+        record(2, when="2024-03-01 10:00:00", other=[2]),
     ]
     load(tmp_path, records, chunk_bytes=8 << 20)
     assert task_types(tmp_path)["when"] == pa.string()

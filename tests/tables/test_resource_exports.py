@@ -295,3 +295,28 @@ def test_a_load_killed_after_its_first_commit_leaves_the_previous_version_readab
     assert {n: sorted(map(str, rows(root, f"resources/{n}"))) for n in before} == before
     result = load(second, root, "2")
     assert result["tables"]["task"]["updated"] == 400
+
+
+def test_types_that_widen_between_staged_files_upsert_into_one_typed_table(tmp_path):
+    early = [task(i, stories=0, parent=None, followers=[]) for i in range(6)]  # "stories": [], "parent": null
+    for obj in early[:3]:
+        obj["stories"] = [{"gid": f"{obj['gid']}1", "resource_type": "story", "num_likes": None}]
+    late = [task(i, stories=2) for i in range(6, 12)]
+    for obj in late:
+        for story in obj["stories"]:
+            story["num_likes"] = 3
+    late[0]["parent"] = {"gid": task(0)["gid"], "resource_type": "task", "name": "Task 0"}
+    late[1]["followers"] = [{"gid": "9", "resource_type": "user", "name": "Nine"}]
+    export = write_lines(tmp_path / "widening.json.gz", [line(o) for o in early + late])
+
+    result = load(export, tmp_path / "lake", "1", chunk_bytes=2048)  # a few lines a chunk: several files
+
+    root = tmp_path / "lake"
+    assert result["tables"]["task"]["drifted_columns"] == {}
+    tasks = by_gid(root)
+    assert tasks[late[0]["gid"]]["parent"] == late[0]["parent"]  # a struct, not JSON text
+    assert tasks[late[1]["gid"]]["followers"] == late[1]["followers"]  # empty arrays before: typed later
+    assert tasks[early[0]["gid"]]["followers"] == []
+    stories = rows(root, "resources/task_story")
+    assert len(stories) == 3 + 2 * 6
+    assert sorted({r["num_likes"] for r in stories}, key=str) == [3, None]  # an integer column
