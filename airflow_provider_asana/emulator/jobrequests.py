@@ -131,7 +131,8 @@ def _date_time(value: Any, where: str) -> float:
     try:
         if not isinstance(value, str):
             raise ValueError
-        moment = datetime.datetime.fromisoformat(value)
+        # Python 3.10's fromisoformat does not read a trailing Z, the form Asana documents.
+        moment = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value)
     except ValueError:
         raise RequestError(
             f"{where}: Not a valid date-time, e.g. 2023-01-01T00:00:00Z; got {value!r}"
