@@ -211,7 +211,15 @@ assert "site-packages" in {PACKAGE}.__file__, {PACKAGE}.__file__
 for module in pkgutil.walk_packages({PACKAGE}.__path__, "{PACKAGE}."):
     if module.name.endswith(".pytest_plugin"):
         continue  # needs pytest, which users of the plugin have
+    if module.name.startswith("{PACKAGE}.tables."):
+        continue  # needs the tables extra: checked below, once it is installed
     importlib.import_module(module.name)
+try:
+    from {PACKAGE}.tables import load_organization_export
+except ModuleNotFoundError as e:
+    assert "airflow-provider-asana[tables]" in str(e), str(e)
+else:
+    raise AssertionError("the lake tables imported without the tables extra")
 from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 manager = ProvidersManagerTaskRuntime()
 provider = manager.providers["{name}"]
@@ -221,9 +229,28 @@ assert hook is not None and hook.hook_class_name == "{PACKAGE}.hooks.asana.Asana
 print("provider", provider.version, "with connection type asana:", hook.hook_class_name)
 """
     env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow-home"), "PYTHONPATH": ""}
+    tables = f"""
+import importlib, pkgutil
+import {PACKAGE}.tables
+for module in pkgutil.walk_packages({PACKAGE}.tables.__path__, "{PACKAGE}.tables."):
+    importlib.import_module(module.name)
+print("lake tables import with the tables extra")
+"""
+    extra = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--constraint",
+        str(constraints),
+        f"{wheel}[tables]",
+    ]
     checks = {
         "importing it and finding it in Airflow": [str(python), "-c", smoke],
         "asana-emulator --help": [str(venv / "bin" / "asana-emulator"), "--help"],
+        "pip install with the tables extra": extra,
+        "importing the lake tables with the tables extra": [str(python), "-c", tables],
     }
     problems = []
     for what, argv in checks.items():
@@ -231,7 +258,7 @@ print("provider", provider.version, "with connection type asana:", hook.hook_cla
         if result.returncode != 0:
             problems.append(f"installed wheel: {what} failed:\n{result.stdout}{result.stderr}")
         else:
-            print(f"check_dist: installed wheel: {what}: {result.stdout.splitlines()[0]}")
+            print(f"check_dist: installed wheel: {what}: {(result.stdout.splitlines() or ['ok'])[0]}")
     return problems
 
 

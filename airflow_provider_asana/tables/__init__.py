@@ -7,6 +7,7 @@ operators that import it).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,8 +16,19 @@ if TYPE_CHECKING:
 __all__ = ["load_organization_export", "load_resource_export", "recover"]
 
 
+#: What the ``tables`` extra installs that these modules import.
+EXTRA_MODULES = ("deltalake", "pyarrow", "duckdb", "isal", "xxhash")
+
+
 def __getattr__(name: str) -> Any:
     if name in __all__:
+        missing = [module for module in EXTRA_MODULES if importlib.util.find_spec(module) is None]
+        if missing:
+            raise ModuleNotFoundError(
+                f"Lake tables need {', '.join(missing)}, which is not installed: install the provider with its "
+                "tables extra, pip install 'airflow-provider-asana[tables]' (with your constraints file).",
+                name=missing[0],
+            )
         from airflow_provider_asana.tables import load
 
         return getattr(load, name)
