@@ -60,9 +60,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--table-sizes", default=None, metavar="SIZE[,SIZE]",
                         help="compressed export sizes of the tables benchmark, e.g. 256M,2G (default: 256M,2G; "
                              "quick: 1M,2M); each is generated once into benchmarks/.work/cache/")  # fmt: skip
+    parser.add_argument("--stores-sizes", default=None, metavar="SIZE[,SIZE]",
+                        help="export sizes of the stores benchmark, e.g. 2G (default: 256M,2G; quick: 16M,64M); "
+                             "its flatness goal compares the smallest with the largest")  # fmt: skip
     parser.add_argument("--changes-rows", type=int, default=None,
                         help="rows of the tables benchmark's change computation (default: 10000000)")  # fmt: skip
     return parser
+
+
+def _sizes(value: str | None, option: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """Parse a ``SIZE[,SIZE]`` option (``256M,2G``), or return ``default`` where it is not given."""
+    if value is None:
+        return default
+    from benchmarks.tables import parse_size
+
+    try:
+        sizes = tuple(parse_size(s) for s in value.split(",") if s.strip())
+    except ValueError as exc:
+        _parser().error(f"{option}: {exc}")
+    if not sizes or min(sizes) < MIB:
+        _parser().error(f"{option}: give one or more sizes of at least 1M, e.g. 256M,2G")
+    return sizes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,16 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs is not None and args.runs < 1:
         _parser().error("--runs must be >= 1")
     mode = 1 if args.quick else 0
-    table_sizes = SETTINGS["table_sizes"][mode]
-    if args.table_sizes is not None:
-        from benchmarks.tables import parse_size
-
-        try:
-            table_sizes = tuple(parse_size(s) for s in args.table_sizes.split(",") if s.strip())
-        except ValueError as exc:
-            _parser().error(f"--table-sizes: {exc}")
-        if not table_sizes or min(table_sizes) < MIB:
-            _parser().error("--table-sizes: give one or more sizes of at least 1M, e.g. 256M,2G")
+    table_sizes = _sizes(args.table_sizes, "--table-sizes", SETTINGS["table_sizes"][mode])
+    stores_sizes = _sizes(args.stores_sizes, "--stores-sizes", SETTINGS["stores_sizes"][mode])
     if args.changes_rows is not None and args.changes_rows < 100:
         _parser().error("--changes-rows must be >= 100 (1% of them change)")
 
@@ -135,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 large_runs=args.runs if args.runs is not None else 1,
             )
         elif name == "stores":
-            sections[name] = stores.run(setting("stores_sizes"), runs("stores_runs"), log)
+            sections[name] = stores.run(stores_sizes, runs("stores_runs"), log)
         elif name == "incremental":
             sections[name] = incremental.run(setting("incremental_size"), runs("incremental_runs"), log)
     results["benchmarks"] = {name: sections[name] for name in BENCHMARKS if name in sections}

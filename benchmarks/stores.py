@@ -52,6 +52,11 @@ WARMUP_SIZE = 1 << 20
 LIMIT_MIB = 128
 FLAT = 0.10
 BUCKET = "bench"
+#: Read timeout (s) of both S3 contenders. moto's server answers CompleteMultipartUpload only once it has
+#: joined every part in memory (about 15-20 s for 2 GiB here) and, unlike S3, sends nothing meanwhile: with
+#: s3fs's default of 15 s the client times out and retries while the first request still runs, and moto
+#: answers the retries with 500 (the parts closed, the upload gone).
+S3_READ_TIMEOUT = 600
 #: Connection ids of the benchmark's stores (the children read them from the environment).
 AWS_CONN, GCS_CONN, AZURE_CONN = "aws_bench", "gcs_bench", "azure_bench"
 
@@ -65,7 +70,10 @@ def store_emulators() -> Iterator[dict[str, str]]:
         env = {
             f"AIRFLOW_CONN_{AWS_CONN.upper()}": json.dumps({
                 "conn_type": "aws", "login": "testing", "password": "testing",
-                "extra": {"endpoint_url": s3, "region_name": "us-east-1"},
+                "extra": {
+                    "endpoint_url": s3, "region_name": "us-east-1",
+                    "config_kwargs": {"read_timeout": S3_READ_TIMEOUT},
+                },
             }),
             f"AIRFLOW_CONN_{AZURE_CONN.upper()}": json.dumps(azure_connection(azure)),
             "BENCH_S3_ENDPOINT": s3,
@@ -80,6 +88,7 @@ def store_emulators() -> Iterator[dict[str, str]]:
 
 def _s3_client(endpoint: str) -> Any:
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         "s3",
@@ -87,6 +96,7 @@ def _s3_client(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
+        config=Config(read_timeout=S3_READ_TIMEOUT),
     )
 
 

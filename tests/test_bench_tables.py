@@ -84,12 +84,30 @@ def test_sizes_on_the_command_line(text: str, expected: int) -> None:
     assert tables.parse_size(text) == expected
 
 
-def test_a_bad_size_names_the_option_and_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("option", "name"), [("--table-sizes", "tables"), ("--stores-sizes", "stores")])
+def test_a_bad_size_names_the_option_and_the_fix(
+    option: str, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        main(["--only", "tables", "--table-sizes", "lots"])
-    assert (
-        "--table-sizes: export size 'lots': use bytes or a number with K, M or G" in capsys.readouterr().err
-    )
+        main(["--only", name, option, "lots"])
+    assert f"{option}: export size 'lots': use bytes or a number with K, M or G" in capsys.readouterr().err
+
+
+def test_stores_sizes_reach_the_stores_benchmark(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from benchmarks import stores
+
+    class Ran(Exception):
+        pass
+
+    def run(sizes: tuple[int, ...], runs: int, log: object) -> None:
+        raise Ran(sizes, runs)
+
+    monkeypatch.setattr(stores, "run", run)
+    with pytest.raises(Ran) as ran:
+        main(
+            ["--only", "stores", "--stores-sizes", "2G", "--runs", "1", "--output", str(tmp_path / "r.json")]
+        )
+    assert ran.value.args == ((2 << 30,), 1)
 
 
 def test_smoke_mode_measures_every_side(tmp_path: Path) -> None:
