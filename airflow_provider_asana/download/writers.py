@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import traceback
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_asana.download.temporaries import (
@@ -119,6 +120,16 @@ def exists_error(uri: str) -> AsanaDownloadError:
     return AsanaDownloadError(
         f"destination {uri} already exists: pass overwrite=True to replace it, or choose another destination."
     )
+
+
+def _release_frames(error: BaseException) -> None:
+    """
+    Drop the locals of the frames a store's error passed through, which our error keeps as its context.
+
+    gcsfs holds a view of its upload buffer there (``BytesIO.getbuffer()``); left to the garbage collector in
+    that reference cycle, the view crashes CPython 3.12.1 (a segmentation fault in ``bytesiobuf_releasebuffer``).
+    """
+    traceback.clear_frames(error.__traceback__)
 
 
 def _write_error(uri: str, what: str, error: BaseException) -> AsanaDownloadError:
@@ -284,6 +295,7 @@ class DeferredCommitWriter:
         except Exception as e:
             # GCS checks ifGenerationMatch=0 when the session opens too (at the first full chunk).
             if self.mode == "xb" and _refused_as_existing(e):
+                _release_frames(e)
                 raise exists_error(self.uri) from None
             raise
 
@@ -303,6 +315,7 @@ class DeferredCommitWriter:
             self._publish(f)
         except Exception as e:
             # The unfinished upload is left to abort(), which the caller runs on any failure.
+            _release_frames(e)
             if self.mode == "xb" and _refused_as_existing(e):
                 raise exists_error(self.uri) from None
             raise _write_error(self.uri, "completing the upload", e) from None
