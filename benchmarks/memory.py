@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks.measure import MIB, PeakRss, alternate
-from benchmarks.report import figure, goal, section
+from benchmarks.report import figure, flat_goal, goal, section
 from benchmarks.workspace import DESTINATIONS, EmulatorProcess, ensure_export
 
 TITLE = "peak RSS growth of one download"
@@ -91,12 +91,7 @@ def _section(sizes: Sequence[int], runs: int, samples: dict, method: str) -> dic
         ))  # fmt: skip
         a = figures[f"{mode}_{small // MIB}"]["median"]
         b = figures[f"{mode}_{large // MIB}"]["median"]
-        spread = abs(b - a) / max(a, b, 1e-9)
-        goals.append(goal(
-            f"{labels[mode]}: flat within {FLAT:.0%} from {small // MIB} to {large // MIB} MiB (medians)",
-            f"{a:.1f} -> {b:.1f} MiB ({spread:.0%})", spread <= FLAT,
-            "" if spread <= FLAT else f"{spread - FLAT:.0%} past the {FLAT:.0%} band",
-        ))  # fmt: skip
+        goals.append(flat_goal(f"{labels[mode]}:", small // MIB, large // MIB, a, b, FLAT))
     naive = figures[f"http_to_s3_{large // MIB}"]["median"]
     goals.append(goal(
         "for comparison: HttpToS3Operator's approach grows with the file",

@@ -27,6 +27,18 @@ def goal(text: str, measured: str, holds: bool | None, note: str = "") -> dict[s
     return {"goal": text, "measured": measured, "holds": holds, "note": note}
 
 
+def flat_goal(
+    subject: str, small_mib: int, large_mib: int, a: float, b: float, band: float, digits: int = 1
+) -> dict[str, Any]:
+    """Return the goal that peak memory does not grow with the export: medians ``a``, ``b`` within ``band``."""
+    spread = abs(b - a) / max(a, b, 1e-9)
+    return goal(
+        f"{subject} flat within {band:.0%} from {small_mib} to {large_mib} MiB (medians)",
+        f"{a:.{digits}f} -> {b:.{digits}f} MiB ({spread:.0%})", spread <= band,
+        "" if spread <= band else f"{spread - band:.0%} past the {band:.0%} band",
+    )  # fmt: skip
+
+
 def section(
     title: str, parameters: dict[str, Any], figures: dict[str, Any], goals: list[dict[str, Any]]
 ) -> dict:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from benchmarks.measure import MIB, PeakRss, alternate
-from benchmarks.report import figure, goal, section
+from benchmarks.report import figure, flat_goal, goal, section
 from benchmarks.workspace import EmulatorProcess, ensure_export
 
 TITLE = "landing in object stores: ours against each cloud's SDK"
@@ -201,12 +201,7 @@ def _section(sizes: Sequence[int], runs: int, samples: dict, method: str) -> dic
             ))  # fmt: skip
             a = figures[f"{store}_{ours}_rss_{small // MIB}"]["median"]
             b = figures[f"{store}_{ours}_rss_{large // MIB}"]["median"]
-            spread = abs(b - a) / max(a, b, 1e-9)
-            goals.append(goal(
-                f"{name}: {label}, flat within {FLAT:.0%} from {small // MIB} to {large // MIB} MiB (medians)",
-                f"{a:.1f} -> {b:.1f} MiB ({spread:.0%})", spread <= FLAT,
-                "" if spread <= FLAT else f"{spread - FLAT:.0%} past the {FLAT:.0%} band",
-            ))  # fmt: skip
+            goals.append(flat_goal(f"{name}: {label},", small // MIB, large // MIB, a, b, FLAT))
     parameters = {"export_mib": [s // MIB for s in sizes], "runs": runs, "rss_method": method}
     return section(TITLE, parameters, figures, goals)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import MIB, alternate, proc_status_kib
-from benchmarks.report import figure, goal, section
+from benchmarks.report import figure, flat_goal, goal, section
 from benchmarks.workspace import CACHE, WORK, ensure_export
 
 TITLE = "lake tables: load, peak RSS, change computation"
@@ -191,12 +191,7 @@ def evaluate(
     small, large = min(sizes), max(sizes)
     if small != large:
         a, b = figures[f"ours_{small // MIB}_rss"]["median"], figures[f"ours_{large // MIB}_rss"]["median"]
-        spread = abs(b - a) / max(a, b, 1e-9)
-        goals.append(goal(
-            f"load peak RSS flat within {FLAT:.0%} from {small // MIB} to {large // MIB} MiB (medians)",
-            f"{a:.0f} -> {b:.0f} MiB ({spread:.0%})", spread <= FLAT,
-            "" if spread <= FLAT else f"{spread - FLAT:.0%} past the {FLAT:.0%} band",
-        ))  # fmt: skip
+        goals.append(flat_goal("load peak RSS", small // MIB, large // MIB, a, b, FLAT, digits=0))
     rows = changes[0]["rows"]
     for key, label, unit, digits in (
         ("changes_s", "change computation", "s", 3),
